@@ -1,0 +1,44 @@
+"""zerograd: a deep-learning framework from scratch on NumPy (and CuPy).
+
+The system that *Deep Learning from Scratch 3* builds as DeZero, with DeZero's API.
+
+Example:
+    >>> import numpy as np
+    >>> import zerograd
+    >>> from zerograd import Variable
+    >>> import zerograd.functions as F
+    >>> x = Variable(np.array(0.5))
+    >>> y = F.square(F.exp(F.square(x)))
+    >>> y.backward()
+    >>> x.grad
+    variable(3.297442541400256)
+"""
+
+__version__ = "0.1.0"
+
+from zerograd.config import Config, no_grad, test_mode, using_config  # noqa: E402
+from zerograd.core import (  # noqa: E402
+    Function,
+    Parameter,
+    Variable,
+    as_array,
+    as_variable,
+)
+
+from zerograd import cuda, functions, utils  # noqa: E402, F401
+
+__all__ = [
+    "Variable",
+    "Parameter",
+    "Function",
+    "Config",
+    "using_config",
+    "no_grad",
+    "test_mode",
+    "as_array",
+    "as_variable",
+    "cuda",
+    "functions",
+    "utils",
+    "__version__",
+]

@@ -1,0 +1,125 @@
+"""Linear algebra: matmul (2-D and batched) and the fully connected ``linear``.
+
+Example:
+    >>> import numpy as np
+    >>> from zerograd import Variable
+    >>> x = Variable(np.ones((2, 3)))
+    >>> W = Variable(np.ones((3, 4)))
+    >>> y = matmul(x, W)
+    >>> y.backward()
+    >>> x.grad.shape, W.grad.shape
+    ((2, 3), (3, 4))
+"""
+
+from __future__ import annotations
+
+from zerograd.core import Function, Variable, as_variable
+from zerograd.functions.array import reshape, sum_to, transpose
+
+
+__all__ = [
+    "MatMul",
+    "matmul",
+    "Linear",
+    "linear",
+]
+
+
+def _mT(x):
+    """Swap the last two axes (the matrix transpose of a batch of matrices)."""
+    if x.ndim == 2:
+        return transpose(x)
+    axes = list(range(x.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return transpose(x, axes)
+
+
+class MatMul(Function):
+    def forward(self, x, W):
+        return x @ W
+
+    def backward(self, gy):
+        x, W = self.inputs
+        # d/dx (x W) = gy W^T, d/dW = x^T gy; the engine sums broadcast batch axes away.
+        gx = matmul(gy, _mT(W)) if x.requires_grad else None
+        gW = matmul(_mT(x), gy) if W.requires_grad else None
+        return gx, gW
+
+
+def matmul(x, W) -> Variable:
+    """Matrix product ``x @ W``: 2-D, or batched over leading axes (which broadcast).
+
+    A 1-D operand is treated as NumPy treats it (a row or column vector).
+
+    Raises:
+        ValueError: when the inner dimensions differ.
+
+    Example:
+        >>> matmul(np.ones((2, 3)), np.ones((3, 4))).shape
+        (2, 4)
+        >>> matmul(np.ones((5, 2, 3)), np.ones((3, 4))).shape
+        (5, 2, 4)
+    """
+    x, W = as_variable(x), as_variable(W)
+    if x.ndim == 0 or W.ndim == 0:
+        raise ValueError(
+            f"matmul: operands must have at least 1 dimension, got x.shape={x.shape}, "
+            f"W.shape={W.shape}; use mul (*) for scalars"
+        )
+    if x.shape[-1] != W.shape[-2 if W.ndim > 1 else 0]:
+        k = W.shape[-2 if W.ndim > 1 else 0]
+        raise ValueError(
+            f"matmul: inner dimensions differ, x.shape={x.shape}, W.shape={W.shape} "
+            f"({x.shape[-1]} != {k})"
+        )
+    if x.ndim > 1 and W.ndim > 1:
+        return MatMul()(x, W)
+    # NumPy's rule for a vector: make it a matrix, multiply, remove the added axis.
+    x2 = reshape(x, (1,) + x.shape) if x.ndim == 1 else x
+    W2 = reshape(W, W.shape + (1,)) if W.ndim == 1 else W
+    y = MatMul()(x2, W2)
+    shape = y.shape[:-1] if W.ndim == 1 else y.shape
+    if x.ndim == 1:
+        shape = shape[:-1] if W.ndim == 1 else shape[:-2] + shape[-1:]
+    return reshape(y, shape)
+
+
+class Linear(Function):
+    def forward(self, x, W, b):
+        y = x @ W
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, gy):
+        x, W, b = self.inputs
+        gx = matmul(gy, W.T) if x.requires_grad else None  # d/dx (xW + b) = gy W^T
+        gW = None
+        if W.requires_grad:  # d/dW = x^T gy, over every leading axis of x
+            x2 = reshape(x, (-1, x.shape[-1]))
+            gW = matmul(x2.T, reshape(gy, (-1, gy.shape[-1])))
+        gb = None if b.data is None else sum_to(gy, b.shape)  # d/db = 1, summed over rows
+        return gx, gW, gb
+
+
+def linear(x, W, b=None) -> Variable:
+    """Fully connected layer ``x @ W + b`` with W of shape ``(in, out)``.
+
+    ``x`` may have any number of leading axes: ``(..., in) -> (..., out)``.
+
+    Raises:
+        ValueError: when ``x.shape[-1]`` differs from ``W.shape[0]``.
+
+    Example:
+        >>> linear(np.ones((4, 3)), np.ones((3, 2)), np.zeros(2)).shape
+        (4, 2)
+    """
+    x, W = as_variable(x), as_variable(W)
+    if W.ndim != 2 or x.ndim == 0 or x.shape[-1] != W.shape[0]:
+        raise ValueError(
+            f"linear: expected x of shape (..., in) and W of shape (in, out), got "
+            f"x.shape={x.shape}, W.shape={W.shape}; W is (in, out), not PyTorch's (out, in)"
+        )
+    if b is None:
+        return Linear()(x, W, Variable(None, requires_grad=False))
+    return Linear()(x, W, b)

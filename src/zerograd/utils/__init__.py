@@ -1,0 +1,14 @@
+"""Utilities: shapes and axes, graph drawing, gradient checks, downloads.
+
+The names here are DeZero's ``dezero.utils``; each lives in a module of its own.
+"""
+
+from zerograd.utils.shape import (  # noqa: F401
+    get_conv_outsize,
+    get_deconv_outsize,
+    logsumexp,
+    normalize_axis,
+    pair,
+    reduced_shape,
+    sum_to,
+)
