@@ -366,27 +366,48 @@ class Function:
     generation: int = 0
 
     def __call__(self, *inputs):
-        inputs = [x if isinstance(x, Variable) else as_variable(x) for x in inputs]
-        xs = [x.data for x in inputs]
+        # The hot path of every model: plain loops, no comprehensions (each costs a
+        # function object in Python 3.11), and a separate branch for one output.
+        for x in inputs:
+            if not isinstance(x, Variable):
+                inputs = tuple([as_variable(x) for x in inputs])
+                break
         try:
-            ys = self.forward(*xs)
+            if len(inputs) == 1:
+                ys = self.forward(inputs[0].data)
+            elif len(inputs) == 2:
+                ys = self.forward(inputs[0].data, inputs[1].data)
+            else:
+                ys = self.forward(*[x.data for x in inputs])
         except TypeError:
-            _check_same_device(self, xs)
+            _check_same_device(self, [x.data for x in inputs])
             raise
-        if type(ys) is not tuple:
-            ys = (ys,)
-        record = enable_backprop_var.get() and any([x.requires_grad for x in inputs])
-        outputs = [
-            _wrap(y if type(y) is _ndarray else _output_array(y, xs), record) for y in ys
-        ]
+
+        record = False
+        if enable_backprop_var.get():
+            for x in inputs:
+                if x.requires_grad:
+                    record = True
+                    break
+        if type(ys) is tuple:
+            outputs = [_wrap(_output_array(y), record) for y in ys]
+        else:
+            outputs = [_wrap(ys if type(ys) is _ndarray else _output_array(ys), record)]
+
         if record:
-            self.generation = generation = max([x.generation for x in inputs])
+            generation = 0
+            for x in inputs:
+                if x.generation > generation:
+                    generation = x.generation
+            self.generation = generation
             for y in outputs:
                 y.creator = self
                 y.generation = generation + 1
             self.inputs = inputs
-            self.outputs = [weakref.ref(y) for y in outputs]
-            if len(outputs) > 1:
+            if len(outputs) == 1:
+                self.outputs = [weakref.ref(outputs[0])]
+            else:
+                self.outputs = [weakref.ref(y) for y in outputs]
                 self._output_meta = [(y.data.shape, y.data.dtype) for y in outputs]
         if detect_anomaly_var.get():
             _check_finite(self, "forward", [y.data for y in outputs], inputs)
@@ -405,11 +426,15 @@ class Function:
         return f"<{type(self).__name__} generation={self.generation}>"
 
 
-def _output_array(y, xs):
+def _output_array(y):
     """Turn what forward returned (a NumPy scalar, a CuPy array) into an array."""
+    if type(y) is _ndarray:
+        return y
+    if isinstance(y, np.generic):  # NumPy ufuncs return scalars for 0-d inputs
+        return np.asarray(y)
     if cuda.is_cupy_array(y):
         return y
-    if y is None or not (isinstance(y, (np.generic, int, float, bool, complex))):
+    if y is None or not (isinstance(y, (int, float, bool, complex))):
         raise TypeError(
             f"forward must return arrays, got {type(y).__name__}; return xp arrays "
             "(np.asarray(...)) from forward"
@@ -452,13 +477,19 @@ def _check_finite(func: Function, stage: str, arrays: Sequence, inputs: Sequence
 def _run_backward(root: Variable, retain_grad: bool, create_graph: bool) -> None:
     tracer = backward_tracer_var.get()
     anomaly = detect_anomaly_var.get()
+    heappush, heappop = heapq.heappush, heapq.heappop
     heap: list = []
     seen = {root.creator}
     count = 0  # tie-breaker: functions of equal generation in insertion order
-    heapq.heappush(heap, (-root.creator.generation, count, root.creator))
+    heappush(heap, (-root.creator.generation, count, root.creator))
     while heap:
-        f = heapq.heappop(heap)[2]
-        gys = _output_grads(f)
+        f = heappop(heap)[2]
+        outputs = f.outputs
+        if len(outputs) == 1:
+            # The output we reached f through is alive and has a gradient.
+            gys = (outputs[0]().grad,)
+        else:
+            gys = _output_grads(f)
         gxs = f.backward(*gys)
         if type(gxs) is not tuple:
             gxs = tuple(gxs) if isinstance(gxs, list) else (gxs,)
@@ -474,42 +505,41 @@ def _run_backward(root: Variable, retain_grad: bool, create_graph: bool) -> None
             _check_finite(f, "backward", gxs, inputs)
         if tracer is not None:
             tracer(f, gys, gxs)
-        for i, (x, gx) in enumerate(zip(inputs, gxs)):
+        for x, gx in zip(inputs, gxs):
             if gx is None or not x.requires_grad:
                 continue
             if not isinstance(gx, Variable):
                 gx = _wrap(gx, False)
             if gx.data.shape != x.data.shape:
-                gx = _fit_to_input(f, i, x, gx)
-            if create_graph and x.creator is None:
-                gx = _GradOf()(gx, x)
+                gx = _fit_to_input(f, x, gx)
+            creator = x.creator
+            if creator is None:
+                if create_graph:
+                    gx = _GradOf()(gx, x)
+            elif creator not in seen:
+                seen.add(creator)
+                count += 1
+                heappush(heap, (-creator.generation, count, creator))
             if x.grad is None:
                 x.grad = gx
             elif create_graph:
                 x.grad = x.grad + gx
             else:
                 x.grad = _wrap(x.grad.data + gx.data, False)
-            creator = x.creator
-            if creator is not None and creator not in seen:
-                seen.add(creator)
-                count += 1
-                heapq.heappush(heap, (-creator.generation, count, creator))
         if not retain_grad:
-            for y in f.outputs:
+            for y in outputs:
                 y = y()
                 if y is not None:
                     y.grad = None
 
 
 def _output_grads(f: Function) -> list:
-    """The gradients of f's outputs; zeros for an output that received none."""
+    """The gradients of a multi-output f's outputs; zeros for one that received none."""
     gys = []
     for i, ref in enumerate(f.outputs):
         y = ref()
         gy = None if y is None else y.grad
         if gy is None:
-            # Only a sibling output of a multi-output function can lack a gradient:
-            # the output we reached f through always has one.
             shape, dtype = f._output_meta[i]
             xp = cuda.get_array_module(f.inputs[0].data)
             gy = _wrap(xp.zeros(shape, dtype=dtype), False)
@@ -517,8 +547,9 @@ def _output_grads(f: Function) -> list:
     return gys
 
 
-def _fit_to_input(f: Function, i: int, x: Variable, gx: Variable) -> Variable:
+def _fit_to_input(f: Function, x: Variable, gx: Variable) -> Variable:
     """Undo broadcasting: sum gx down to x's shape, or report a wrong-shaped gradient."""
+    i = next(k for k, xk in enumerate(f.inputs) if xk is x)
     try:
         broadcastable = np.broadcast_shapes(x.data.shape, gx.data.shape) == gx.data.shape
     except ValueError:
@@ -653,13 +684,13 @@ def add(x0, x1) -> Variable:
         variable(3.0)
     """
     x0 = as_variable(x0)
-    return Add()(x0, _operand(x1, x0))
+    return Add()(x0, x1 if isinstance(x1, Variable) else _operand(x1, x0))
 
 
 def sub(x0, x1) -> Variable:
     """x0 - x1."""
     x0 = as_variable(x0)
-    return Sub()(x0, _operand(x1, x0))
+    return Sub()(x0, x1 if isinstance(x1, Variable) else _operand(x1, x0))
 
 
 def rsub(x0, x1) -> Variable:
@@ -671,13 +702,13 @@ def rsub(x0, x1) -> Variable:
 def mul(x0, x1) -> Variable:
     """x0 * x1, elementwise with broadcasting."""
     x0 = as_variable(x0)
-    return Mul()(x0, _operand(x1, x0))
+    return Mul()(x0, x1 if isinstance(x1, Variable) else _operand(x1, x0))
 
 
 def div(x0, x1) -> Variable:
     """x0 / x1, elementwise with broadcasting."""
     x0 = as_variable(x0)
-    return Div()(x0, _operand(x1, x0))
+    return Div()(x0, x1 if isinstance(x1, Variable) else _operand(x1, x0))
 
 
 def rdiv(x0, x1) -> Variable:

@@ -67,19 +67,21 @@ def _require_cupy(what: str):
 
 def is_cupy_array(x: Any) -> bool:
     """True if ``x`` is a CuPy ndarray (without importing CuPy if it is not loaded)."""
-    if type(x).__module__.split(".")[0] != "cupy":
+    if _cupy is not None:
+        return isinstance(x, _cupy.ndarray)
+    if not type(x).__module__.startswith("cupy"):
         return False
-    return _load_cupy() is not None
+    return _load_cupy() is not None and isinstance(x, _cupy.ndarray)
 
 
 def get_array_module(x: Any):
     """Return ``numpy`` or ``cupy``, whichever ``x`` (an array or Variable) belongs to."""
     if _cupy is None:
-        if type(x).__module__.split(".")[0] == "cupy" and _load_cupy() is not None:
-            return _cupy.get_array_module(x)
-        data = getattr(x, "data", None)
-        if data is not None and type(data).__module__.split(".")[0] == "cupy":
-            return get_array_module(data)
+        # No CuPy array has been seen in this process: only x itself could be the first.
+        if isinstance(x, np.ndarray):
+            return np
+        if is_cupy_array(x) or is_cupy_array(getattr(x, "data", None)):
+            return get_array_module(x)
         return np
     if not isinstance(x, (np.ndarray, _cupy.ndarray)) and hasattr(x, "creator"):
         x = x.data
