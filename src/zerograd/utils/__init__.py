@@ -12,3 +12,10 @@ from zerograd.utils.shape import (  # noqa: F401
     reduced_shape,
     sum_to,
 )
+from zerograd.utils.gradcheck import (  # noqa: F401
+    array_allclose,
+    array_equal,
+    gradient_check,
+    numerical_grad,
+)
+from zerograd.utils.download import DownloadError, cache_dir, get_file  # noqa: F401

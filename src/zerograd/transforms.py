@@ -1,0 +1,399 @@
+"""Transforms applied to each sample of a dataset (DeZero's ``dezero.transforms``).
+
+Array transforms (``Normalize``, ``Flatten``, ``AsType``, ``ToFloat``, ``ToInt``, and a
+``Compose`` of them) work on one sample and also, through ``apply_batch``, on a whole
+stacked batch at once, which lets ``DataLoader`` skip its per-sample loop. Image
+transforms (``Convert``, ``Resize``, ``CenterCrop``, ``ToArray``, ``ToPIL``) work on
+Pillow images; Pillow is imported only when one of them runs.
+
+Example:
+    >>> import numpy as np
+    >>> f = Compose([Flatten(), ToFloat(), Normalize(0.0, 255.0)])
+    >>> y = f(np.full((1, 2, 2), 255, dtype=np.uint8))
+    >>> y, y.dtype
+    (array([1., 1., 1., 1.], dtype=float32), dtype('float32'))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from zerograd.utils.shape import pair
+
+__all__ = [
+    "Transform",
+    "Compose",
+    "Normalize",
+    "Flatten",
+    "AsType",
+    "ToFloat",
+    "ToInt",
+    "Convert",
+    "Resize",
+    "CenterCrop",
+    "ToArray",
+    "ToPIL",
+    "RandomHorizontalFlip",
+]
+
+
+def _pil_image():
+    try:
+        from PIL import Image
+    except ImportError as e:
+        raise ImportError(
+            "image transforms need Pillow: pip install pillow (or zerograd[viz])"
+        ) from e
+    return Image
+
+
+class Transform:
+    """Base class: ``__call__(x)`` transforms one sample.
+
+    A transform that can also act on a stacked batch (samples along a new first axis)
+    sets ``batchable = True`` and implements ``apply_batch(xs)``, which must equal
+    stacking ``self(x)`` over the samples.
+    """
+
+    batchable = False
+
+    def __call__(self, x):
+        raise NotImplementedError
+
+    def apply_batch(self, xs):
+        """Transform a stacked batch; only for transforms with ``batchable = True``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot transform a whole batch")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Compose(Transform):
+    """Apply several transforms in order.
+
+    Args:
+        transforms: callables, each taking and returning a sample.
+
+    Example:
+        >>> Compose([Flatten(), AsType(np.int8)])(np.ones((2, 2)))
+        array([1, 1, 1, 1], dtype=int8)
+    """
+
+    def __init__(self, transforms: Sequence[Callable] = ()):
+        self.transforms = list(transforms)
+
+    @property
+    def batchable(self) -> bool:  # type: ignore[override]
+        return all(getattr(t, "batchable", False) for t in self.transforms)
+
+    def __call__(self, x):
+        for t in self.transforms:
+            x = t(x)
+        return x
+
+    def apply_batch(self, xs):
+        for t in self.transforms:
+            xs = t.apply_batch(xs)
+        return xs
+
+    def __repr__(self) -> str:
+        return f"Compose({self.transforms!r})"
+
+
+class Normalize(Transform):
+    """``(x - mean) / std``, with a scalar or a per-channel mean and std.
+
+    A per-channel ``mean``/``std`` (a sequence) applies along the sample's first axis
+    (channels of a ``(C, H, W)`` image). Floating inputs keep their dtype; integer
+    inputs become float32 (run ``ToFloat()`` first to choose otherwise).
+
+    Args:
+        mean: a number or one number per channel.
+        std: a number or one number per channel.
+
+    Example:
+        >>> Normalize(mean=[1.0, 2.0], std=2.0)(np.ones((2, 1), dtype=np.float32))
+        array([[ 0. ],
+               [-0.5]], dtype=float32)
+    """
+
+    batchable = True
+
+    def __init__(self, mean: Any = 0, std: Any = 1):
+        self.mean = mean
+        self.std = std
+
+    @staticmethod
+    def _as_float(x):
+        x = np.asarray(x)
+        return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+    @staticmethod
+    def _channelwise(value, x, axis: int):
+        # NumPy scalars and 0-d arrays are cast too: they would promote float32 otherwise.
+        value = np.asarray(value, dtype=x.dtype).reshape(-1)
+        if value.size == 1:
+            return value[0]
+        if x.ndim <= axis or x.shape[axis] != value.size:
+            raise ValueError(
+                f"Normalize: {value.size} per-channel values for a sample of shape "
+                f"{x.shape[axis:]}; the sample's first axis must have {value.size} channels"
+            )
+        shape = [1] * (x.ndim - axis)
+        shape[0] = value.size
+        return value.reshape(shape)
+
+    def _apply(self, x, axis: int):
+        x = self._as_float(x)
+        mean = self._channelwise(self.mean, x, axis)
+        std = self._channelwise(self.std, x, axis)
+        return (x - mean) / std
+
+    def __call__(self, x):
+        return self._apply(x, 0)
+
+    def apply_batch(self, xs):
+        return self._apply(xs, 1)
+
+    def __repr__(self) -> str:
+        return f"Normalize(mean={self.mean!r}, std={self.std!r})"
+
+
+class Flatten(Transform):
+    """Flatten a sample to one dimension.
+
+    Example:
+        >>> Flatten()(np.zeros((1, 2, 3))).shape
+        (6,)
+    """
+
+    batchable = True
+
+    def __call__(self, x):
+        return np.asarray(x).reshape(-1)
+
+    def apply_batch(self, xs):
+        return xs.reshape(len(xs), -1)
+
+
+class AsType(Transform):
+    """Cast a sample to ``dtype`` (no copy when it already has it).
+
+    Example:
+        >>> AsType(np.float64)(np.array([1, 2])).dtype
+        dtype('float64')
+    """
+
+    batchable = True
+
+    def __init__(self, dtype: Any = np.float32):
+        self.dtype = np.dtype(dtype)
+
+    def __call__(self, x):
+        return np.asarray(x).astype(self.dtype, copy=False)
+
+    def apply_batch(self, xs):
+        return xs.astype(self.dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.dtype.name})"
+
+
+class ToFloat(AsType):
+    """Cast to a floating dtype, float32 by default.
+
+    Example:
+        >>> ToFloat()(np.array([1], dtype=np.uint8)).dtype
+        dtype('float32')
+    """
+
+    def __init__(self, dtype: Any = np.float32):
+        super().__init__(dtype)
+
+
+class ToInt(AsType):
+    """Cast to an integer dtype, int64 by default (DeZero's ``np.int``).
+
+    Example:
+        >>> ToInt()(np.array([1.7])).dtype
+        dtype('int64')
+    """
+
+    def __init__(self, dtype: Any = np.int64):
+        super().__init__(dtype)
+
+
+class Convert(Transform):
+    """Convert a Pillow image to another mode (``'RGB'``, ``'L'``...; ``'BGR'`` swaps
+    the red and blue channels of an RGB image).
+
+    Example:
+        >>> from PIL import Image
+        >>> Convert("L")(Image.new("RGB", (4, 3))).mode
+        'L'
+    """
+
+    def __init__(self, mode: str = "RGB"):
+        self.mode = mode
+
+    def __call__(self, img):
+        Image = _pil_image()
+        if self.mode == "BGR":
+            r, g, b = img.convert("RGB").split()
+            return Image.merge("RGB", (b, g, r))
+        return img.convert(self.mode)
+
+    def __repr__(self) -> str:
+        return f"Convert({self.mode!r})"
+
+
+class Resize(Transform):
+    """Resize a Pillow image.
+
+    Args:
+        size: an int for a square, or ``(width, height)`` as Pillow orders it.
+        mode: the resampling filter (a ``PIL.Image.Resampling`` value); bilinear
+            when None.
+
+    Example:
+        >>> from PIL import Image
+        >>> Resize((8, 4))(Image.new("RGB", (2, 2))).size
+        (8, 4)
+    """
+
+    def __init__(self, size: Any, mode: Any = None):
+        self.size = pair(size)
+        self.mode = mode
+
+    def __call__(self, img):
+        Image = _pil_image()
+        mode = Image.Resampling.BILINEAR if self.mode is None else self.mode
+        return img.resize(self.size, mode)
+
+    def __repr__(self) -> str:
+        return f"Resize({self.size!r})"
+
+
+class CenterCrop(Transform):
+    """Crop the centre of a Pillow image.
+
+    Args:
+        size: an int for a square, or ``(width, height)``.
+
+    Example:
+        >>> from PIL import Image
+        >>> CenterCrop(2)(Image.new("RGB", (5, 4))).size
+        (2, 2)
+    """
+
+    def __init__(self, size: Any):
+        self.size = pair(size)
+
+    def __call__(self, img):
+        W, H = img.size
+        OW, OH = self.size
+        if OW > W or OH > H:
+            raise ValueError(
+                f"CenterCrop: crop size (width, height)={self.size} is larger than the "
+                f"image, size={img.size}; resize first (Resize) or crop smaller"
+            )
+        left = (W - OW) // 2
+        top = (H - OH) // 2
+        return img.crop((left, top, left + OW, top + OH))
+
+    def __repr__(self) -> str:
+        return f"CenterCrop({self.size!r})"
+
+
+class ToArray(Transform):
+    """A Pillow image to a ``(C, H, W)`` array of ``dtype`` (arrays pass unchanged).
+
+    A single-channel image gives ``C = 1``.
+
+    Example:
+        >>> from PIL import Image
+        >>> ToArray()(Image.new("RGB", (4, 3))).shape
+        (3, 3, 4)
+        >>> ToArray()(Image.new("L", (4, 3))).shape
+        (1, 3, 4)
+    """
+
+    def __init__(self, dtype: Any = np.float32):
+        self.dtype = dtype
+
+    def __call__(self, img):
+        if isinstance(img, np.ndarray):
+            return img
+        Image = _pil_image()
+        if not isinstance(img, Image.Image):
+            raise TypeError(
+                f"ToArray: expected a PIL.Image.Image or numpy.ndarray, got "
+                f"{type(img).__name__}; open images with PIL.Image.open(path)"
+            )
+        x = np.asarray(img)
+        x = x[None] if x.ndim == 2 else x.transpose(2, 0, 1)
+        return x.astype(self.dtype)
+
+    def __repr__(self) -> str:
+        return f"ToArray({np.dtype(self.dtype).name})"
+
+
+class ToPIL(Transform):
+    """A ``(C, H, W)`` array (C = 1, 3 or 4) or an ``(H, W)`` array to a Pillow image.
+
+    Non-uint8 values are rounded and clipped to [0, 255].
+
+    Example:
+        >>> ToPIL()(np.zeros((3, 2, 5), dtype=np.uint8)).size
+        (5, 2)
+    """
+
+    def __call__(self, x):
+        Image = _pil_image()
+        x = np.asarray(x)
+        if x.ndim == 3:
+            if x.shape[0] not in (1, 3, 4):
+                raise ValueError(
+                    f"ToPIL: expected a (C, H, W) array with C in (1, 3, 4), got shape "
+                    f"{x.shape}; transpose an (H, W, C) array with x.transpose(2, 0, 1)"
+                )
+            x = x[0] if x.shape[0] == 1 else x.transpose(1, 2, 0)
+        elif x.ndim != 2:
+            raise ValueError(f"ToPIL: expected a 2-D or 3-D array, got shape {x.shape}")
+        if x.dtype != np.uint8:
+            x = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        return Image.fromarray(np.ascontiguousarray(x))
+
+
+class RandomHorizontalFlip(Transform):
+    """Flip left-right with probability ``p``: a Pillow image, or an array along its
+    last axis (width of a ``(C, H, W)`` image).
+
+    Args:
+        p: the probability of a flip.
+        seed: seed of this transform's own random generator (None: fresh entropy).
+
+    Example:
+        >>> RandomHorizontalFlip(p=1.0)(np.array([[1, 2, 3]]))
+        array([[3, 2, 1]])
+    """
+
+    def __init__(self, p: float = 0.5, seed: int | None = None):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got p={p}")
+        self.p = p
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, x):
+        if self.rng.random() >= self.p:
+            return x
+        if isinstance(x, np.ndarray):
+            return x[..., ::-1].copy()
+        Image = _pil_image()
+        return x.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+
+    def __repr__(self) -> str:
+        return f"RandomHorizontalFlip(p={self.p})"
