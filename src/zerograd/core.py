@@ -457,18 +457,34 @@ def _check_finite(func: Function, stage: str, arrays: Sequence, inputs: Sequence
     for i, a in enumerate(arrays):
         if a is None:
             continue
-        a = getattr(a, "data", a)
+        if isinstance(a, Variable):  # (an ndarray's .data is its memoryview)
+            a = a.data
         if a.dtype.kind not in "fc":
             continue
         xp = cuda.get_array_module(a)
         if not bool(xp.isfinite(a).all()):
             shapes = ", ".join(str(x.shape) for x in inputs)
             what = "output" if stage == "forward" else "gradient for input"
+            bad = "NaN" if bool(xp.isnan(a).any()) else "Inf"
             raise FloatingPointError(
-                f"{type(func).__name__}.{stage} produced NaN or Inf in {what} {i} "
-                f"(input shapes: {shapes}); check the values reaching this function, or "
-                "its numerical stability"
+                f"{type(func).__name__}.{stage} produced {bad} in {what} {i} of shape "
+                f"{a.shape} (input shapes: {shapes}); check the values reaching this "
+                "function, or its numerical stability"
             )
+
+
+def _backward_checked(f: Function, gys: Sequence):
+    """``f.backward`` under anomaly detection: when a function called inside it produced
+    NaN or Inf, say that it happened in f's backward (the function to look at)."""
+    try:
+        return f.backward(*gys)
+    except FloatingPointError as e:
+        shapes = ", ".join(str(x.shape) for x in f.inputs)
+        gshapes = ", ".join(str(gy.shape) for gy in gys)
+        raise FloatingPointError(
+            f"{type(f).__name__}.backward produced NaN or Inf (input shapes: {shapes}; "
+            f"output-gradient shapes: {gshapes}): inside it, {e}"
+        ) from e
 
 
 # =========================================================================================
@@ -490,7 +506,7 @@ def _run_backward(root: Variable, retain_grad: bool, create_graph: bool) -> None
             gys = (outputs[0]().grad,)
         else:
             gys = _output_grads(f)
-        gxs = f.backward(*gys)
+        gxs = _backward_checked(f, gys) if anomaly else f.backward(*gys)
         if type(gxs) is not tuple:
             gxs = tuple(gxs) if isinstance(gxs, list) else (gxs,)
         inputs = f.inputs

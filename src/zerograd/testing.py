@@ -80,8 +80,9 @@ def _numeric_directional(f, inputs, gys, i, v, eps):
     xp = get_array_module(inputs[i])
     plus = list(inputs)
     minus = list(inputs)
-    plus[i] = inputs[i] + eps * xp.asarray(v)
-    minus[i] = inputs[i] - eps * xp.asarray(v)
+    # xp.asarray: on 0-d inputs the arithmetic gives NumPy scalars, not arrays.
+    plus[i] = xp.asarray(inputs[i] + eps * xp.asarray(v))
+    minus[i] = xp.asarray(inputs[i] - eps * xp.asarray(v))
     return (_loss_value(f, plus, gys) - _loss_value(f, minus, gys)) / (2 * eps)
 
 

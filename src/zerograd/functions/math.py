@@ -12,7 +12,7 @@ Example:
     >>> x.cleargrad()
     >>> gx.backward()
     >>> round(float(x.grad.data), 6)   # d2/dx2 tanh(1) = -2 tanh(1) (1 - tanh(1)^2)
-    -0.639700
+    -0.6397
 """
 
 from __future__ import annotations
