@@ -1,0 +1,144 @@
+"""Anomaly detection and backward traces."""
+
+import numpy as np
+import pytest
+
+import zerograd.functions as F
+from zerograd import Config, Function, Variable
+from zerograd.debug import BackwardTrace, detect_anomaly, trace_backward
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # log(0) and friends
+
+
+# ---- detect_anomaly --------------------------------------------------------------------------
+def test_forward_log_of_zero(xp):
+    x = Variable(xp.asarray([1.0, 0.0, 2.0]))
+    with detect_anomaly():
+        assert Config.detect_anomaly
+        with pytest.raises(FloatingPointError, match=r"^Log\.forward produced Inf in output 0 "
+                           r"of shape \(3,\) \(input shapes: \(3,\)\)"):
+            F.log(x)
+    assert not Config.detect_anomaly
+    F.log(x)  # unchecked outside the block
+
+
+def test_forward_nan_names_the_first_function(xp):
+    x = Variable(xp.asarray([-1.0, 4.0]))
+    with detect_anomaly(), pytest.raises(FloatingPointError, match=r"^Sqrt\.forward produced NaN"):
+        F.exp(F.sqrt(x) * 2.0)
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_backward_sqrt_of_zero(xp, create_graph):
+    x = Variable(xp.asarray([0.0, 1.0]))
+    with detect_anomaly():
+        y = F.sum(F.sqrt(x) * 3.0)  # forward is finite: sqrt(0) = 0
+        with pytest.raises(FloatingPointError) as info:
+            y.backward(create_graph=create_graph)
+    message = str(info.value)
+    assert message.startswith(
+        "Sqrt.backward produced NaN or Inf (input shapes: (2,); output-gradient shapes: (2,))"
+    ), message
+    assert "Div.forward produced Inf" in message
+
+
+class _BadGrad(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        out = gy.data.copy()
+        out[...] = np.nan
+        return out  # an array straight from backward: checked by the engine
+
+
+def test_backward_gradient_checked_by_engine(xp):
+    x = Variable(xp.ones((2, 3)))
+    with detect_anomaly():
+        y = F.sum(_BadGrad()(x))
+        with pytest.raises(
+            FloatingPointError,
+            match=r"^_BadGrad\.backward produced NaN in gradient for input 0 of shape \(2, 3\)",
+        ):
+            y.backward()
+
+
+def test_detect_anomaly_as_decorator_and_switch_off():
+    @detect_anomaly()
+    def run():
+        return F.log(np.array([0.0]))
+
+    with pytest.raises(FloatingPointError, match="Log.forward"):
+        run()
+    with detect_anomaly(), detect_anomaly(False):
+        assert np.isneginf(F.log(np.array([0.0])).data[0])
+
+
+def test_finite_values_pass_unchanged():
+    x = Variable(np.array([1.0, 2.0]))
+    with detect_anomaly():
+        y = F.sum(F.log(x) * F.sqrt(x))
+        y.backward()
+    np.testing.assert_allclose(x.grad.data, np.sqrt(x.data) / x.data + np.log(x.data) / (
+        2 * np.sqrt(x.data)))
+
+
+# ---- trace_backward ---------------------------------------------------------------------------
+def test_trace_of_step_nine():
+    x = Variable(np.array(0.5))
+    y = F.square(F.exp(F.square(x)))
+    with trace_backward() as trace:
+        y.backward()
+    assert x.grad.data == 3.297442541400256  # tracing changes nothing
+    assert trace.functions == ["Square", "Exp", "Square"]
+    assert [r.generation for r in trace] == [2, 1, 0]
+    assert [r.step for r in trace] == [1, 2, 3]
+    first = trace.records[0]
+    assert first.input_shapes == ((),)
+    assert first.output_grads == ("1",)
+    assert first.input_grads == ("2.568",)
+    assert trace.records[2].input_grads == ("3.297",)
+    lines = str(trace).splitlines()
+    assert lines[0].split()[:3] == ["step", "function", "generation"]
+    assert lines[1].split() == ["1", "Square", "2", "()", "1", "2.568"]
+    assert len(lines) == 4
+    assert repr(trace) == "<BackwardTrace: 3 function(s)>"
+
+
+def test_trace_summaries_and_missing_gradients(xp):
+    x = Variable(xp.asarray(np.arange(12.0).reshape(3, 4)))
+    c = xp.ones((3, 4))  # an array: wrapped without requiring a gradient
+    with trace_backward() as trace:
+        F.sum(x * c).backward()
+    mul = trace.records[1]
+    assert mul.function == "Mul"
+    assert mul.input_shapes == ((3, 4), (3, 4))
+    assert mul.output_grads == ("(3, 4) mean 1, max|.| 1",)
+    assert mul.input_grads == ("(3, 4) mean 1, max|.| 1", "-")
+    assert "-" in trace.table().splitlines()[2].split()
+
+
+def test_trace_is_scoped_and_nests():
+    x = Variable(np.array([1.0, 2.0]))
+    with trace_backward() as outer:
+        with trace_backward() as inner:
+            F.sum(F.exp(x)).backward()
+        F.sum(x).backward()
+    assert inner.functions == ["Sum", "Exp"]
+    assert outer.functions == ["Sum", "Exp", "Sum"]
+    F.sum(x).backward()
+    assert len(outer) == 3
+    assert Config.backward_tracer is None
+
+
+def test_trace_with_create_graph_records_second_pass():
+    x = Variable(np.array(2.0))
+    y = x**3
+    y.backward(create_graph=True)
+    gx = x.grad
+    x.cleargrad()
+    with trace_backward() as trace:
+        gx.backward()
+    assert len(trace) > 0
+    assert float(x.grad.data) == 12.0
+    assert isinstance(trace, BackwardTrace)
