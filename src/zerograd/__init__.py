@@ -25,7 +25,24 @@ from zerograd.core import (  # noqa: E402
     as_variable,
 )
 
-from zerograd import cuda, functions, utils  # noqa: E402, F401
+from zerograd.layers import Layer  # noqa: E402
+from zerograd.models import Model  # noqa: E402
+from zerograd.datasets import Dataset  # noqa: E402
+from zerograd.dataloaders import DataLoader, SeqDataLoader  # noqa: E402
+
+from zerograd import (  # noqa: E402, F401
+    cuda,
+    dataloaders,
+    datasets,
+    debug,
+    functional,
+    functions,
+    layers,
+    models,
+    optimizers,
+    transforms,
+    utils,
+)
 
 __all__ = [
     "Variable",
@@ -37,7 +54,20 @@ __all__ = [
     "test_mode",
     "as_array",
     "as_variable",
+    "Layer",
+    "Model",
+    "Dataset",
+    "DataLoader",
+    "SeqDataLoader",
     "cuda",
+    "dataloaders",
+    "datasets",
+    "debug",
+    "functional",
+    "layers",
+    "models",
+    "optimizers",
+    "transforms",
     "functions",
     "utils",
     "__version__",

@@ -47,7 +47,7 @@ def evaluate(model, loader) -> tuple[float, float]:
     return total_loss / count, total_acc / count
 
 
-def train(epochs: int = 10, batch_size: int = 100, hidden: int = 1000, lr: float = 1e-3,
+def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float = 1e-3,
           out: str = "out", seed: int = 0, gpu: bool = False) -> dict:
     """Train ``MLP((hidden, 10))`` with ReLU and Adam; return the history."""
     np.random.seed(seed)  # the layers' initial weights
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m zerograd train",
         description="Train an MLP on the MNIST digits bundled with zerograd (offline).",
     )
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--hidden", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=1e-3)
