@@ -18,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _SWITCHES: dict[str, contextvars.ContextVar] = {
     "enable_backprop": contextvars.ContextVar("enable_backprop", default=True),

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import heapq
 import weakref
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,6 @@ from zerograd.config import (
     backward_tracer_var,
     detect_anomaly_var,
     enable_backprop_var,
-    using_config,
 )
 
 _ndarray = np.ndarray
@@ -52,7 +52,7 @@ def as_array(x: Any, array_module=np, dtype=None):
     return array_module.asarray(x, dtype=dtype)
 
 
-def as_variable(obj: Any) -> "Variable":
+def as_variable(obj: Any) -> Variable:
     """Return ``obj`` if it is a Variable, else wrap it in one.
 
     A Variable made here is an anonymous input (nobody holds it), so it does not
@@ -70,7 +70,7 @@ def as_variable(obj: Any) -> "Variable":
     return _wrap(obj, False)
 
 
-def _wrap(data, requires_grad: bool) -> "Variable":
+def _wrap(data, requires_grad: bool) -> Variable:
     """Make a Variable without the checks of ``Variable.__init__`` (engine use only)."""
     v = _new_variable(Variable)
     v.data = data
@@ -118,7 +118,7 @@ class Variable:
     __array_priority__ = 200
     __array_ufunc__ = None
 
-    def __init__(self, data: Any, name: Optional[str] = None, requires_grad: bool = True):
+    def __init__(self, data: Any, name: str | None = None, requires_grad: bool = True):
         if data is not None and not isinstance(data, _ndarray) and not cuda.is_cupy_array(
             data
         ):
@@ -129,8 +129,8 @@ class Variable:
             )
         self.data = data
         self.name = name
-        self.grad: Optional[Variable] = None
-        self.creator: Optional[Function] = None
+        self.grad: Variable | None = None
+        self.creator: Function | None = None
         self.generation = 0
         self.requires_grad = requires_grad
 
@@ -173,7 +173,7 @@ class Variable:
         return self.data.argmax(axis=axis)
 
     # ---- graph bookkeeping --------------------------------------------------------------
-    def set_creator(self, func: "Function") -> None:
+    def set_creator(self, func: Function) -> None:
         """Record ``func`` as the function that produced this Variable."""
         self.creator = func
         self.generation = func.generation + 1
@@ -224,13 +224,13 @@ class Variable:
             enable_backprop_var.reset(token)
 
     # ---- shape and reduction methods (Functions from zerograd.functions) ---------------
-    def reshape(self, *shape) -> "Variable":
+    def reshape(self, *shape) -> Variable:
         """``x.reshape(2, 3)`` or ``x.reshape((2, 3))``."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = shape[0]
         return _array.reshape(self, tuple(shape))
 
-    def transpose(self, *axes) -> "Variable":
+    def transpose(self, *axes) -> Variable:
         """``x.transpose()``, ``x.transpose(1, 0, 2)`` or ``x.transpose((1, 0, 2))``."""
         if len(axes) == 0:
             axes = None
@@ -239,25 +239,25 @@ class Variable:
         return _array.transpose(self, axes)
 
     @property
-    def T(self) -> "Variable":
+    def T(self) -> Variable:
         return _array.transpose(self)
 
-    def sum(self, axis=None, keepdims: bool = False) -> "Variable":
+    def sum(self, axis=None, keepdims: bool = False) -> Variable:
         return _array.sum(self, axis, keepdims)
 
-    def max(self, axis=None, keepdims: bool = False) -> "Variable":
+    def max(self, axis=None, keepdims: bool = False) -> Variable:
         return _array.max(self, axis, keepdims)
 
-    def min(self, axis=None, keepdims: bool = False) -> "Variable":
+    def min(self, axis=None, keepdims: bool = False) -> Variable:
         return _array.min(self, axis, keepdims)
 
-    def matmul(self, other) -> "Variable":
+    def matmul(self, other) -> Variable:
         return _linalg.matmul(self, other)
 
     dot = matmul
 
     # ---- devices ------------------------------------------------------------------------
-    def to_cpu(self) -> "Variable":
+    def to_cpu(self) -> Variable:
         """Move data (and grad) to host memory; returns self."""
         if self.data is not None:
             self.data = cuda.as_numpy(self.data)
@@ -265,7 +265,7 @@ class Variable:
             self.grad.to_cpu()
         return self
 
-    def to_gpu(self) -> "Variable":
+    def to_gpu(self) -> Variable:
         """Move data (and grad) to the current GPU; returns self."""
         if self.data is not None:
             self.data = cuda.as_cupy(self.data)
@@ -668,7 +668,9 @@ class Pow(Function):
         self.c = c
 
     def forward(self, x):
-        return x**self.c
+        y = x**self.c
+        # NumPy 1.x makes a 0-d float32 array to a Python power float64: keep x's dtype.
+        return y.astype(x.dtype, copy=False) if x.dtype.kind == "f" else y
 
     def backward(self, gy):
         (x,) = self.inputs

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -32,6 +31,7 @@ import zerograd.functions as F
 from zerograd import cuda
 from zerograd.config import Config
 from zerograd.core import Function, Parameter, Variable
+from zerograd.utils.io import atomic_savez
 from zerograd.utils.shape import pair
 
 __all__ = [
@@ -351,7 +351,7 @@ class Layer:
             True
         """
         arrays = {key: cuda.as_numpy(array) for key, array in self.state_dict().items()}
-        _atomic_savez(os.fspath(path), arrays)
+        atomic_savez(path, arrays)
 
     def load_weights(self, path: str | os.PathLike) -> None:
         """Load weights saved by :meth:`save_weights` (or by DeZero, whose names use
@@ -407,37 +407,6 @@ def _assign(layer: Layer, name: str, value: Any, current: Any) -> None:
         obj.data = array
     else:
         object.__setattr__(layer, name, array)
-
-
-def _atomic_savez(path: str, arrays: dict) -> None:
-    """Write ``arrays`` to ``path`` as an .npz through a temporary file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(
-        directory, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    )
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # a file object: NumPy adds no ".npz" suffix
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable (POSIX; not possible on Windows)
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 # =========================================================================================

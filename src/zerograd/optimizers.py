@@ -28,14 +28,13 @@ Example:
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Callable
 
 import numpy as np
 
 from zerograd.core import Parameter, as_variable
 from zerograd.cuda import as_numpy, get_array_module
+from zerograd.utils.io import atomic_savez
 
 __all__ = [
     "Optimizer",
@@ -250,29 +249,13 @@ class Optimizer:
         The file is written to a temporary name and renamed, so an interrupted save
         never leaves a truncated file behind.
         """
-        _save_npz_atomic(path, self.state_dict())
+        atomic_savez(path, self.state_dict())
 
     def load(self, path: str) -> None:
         """Restore the state written by :meth:`save`."""
         with np.load(path) as npz:
             state = {key: npz[key] for key in npz.files}
         self.load_state_dict(state)
-
-
-def _save_npz_atomic(path: str, arrays: dict) -> None:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # a file object: NumPy adds no ".npz" suffix
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _grad(param: Parameter):
