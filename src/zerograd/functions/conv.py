@@ -1,3 +1,707 @@
-"""(being written)"""
+"""Convolution and pooling on NCHW images: conv2d, deconv2d, pooling, im2col, col2im.
 
-__all__: list[str] = []
+Images are ``(N, C, H, W)``. ``kernel_size``, ``stride`` and ``pad`` are an int or a pair
+``(for H, for W)`` everywhere. The fused functions never loop over pixels: windows are
+strided views of the (padded) image, so a convolution is one copy plus one matrix
+product, and scattering back (col2im) is one strided add per kernel offset.
+
+Every backward is written with these same functions, so derivatives of any order work:
+conv2d's input gradient is a deconv2d and deconv2d's is a conv2d, each other's adjoint.
+
+Example:
+    >>> import numpy as np
+    >>> from zerograd import Variable
+    >>> x = Variable(np.ones((1, 1, 4, 4)))
+    >>> W = Variable(np.ones((2, 1, 3, 3)))
+    >>> y = conv2d(x, W, pad=1)
+    >>> y.shape
+    (1, 2, 4, 4)
+    >>> y.sum().backward()
+    >>> x.grad.shape, W.grad.shape
+    ((1, 1, 4, 4), (2, 1, 3, 3))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zerograd.core import Function, Variable, as_variable
+from zerograd.cuda import get_array_module
+from zerograd.functions.array import max as max_
+from zerograd.functions.array import reshape, sum, transpose
+from zerograd.functions.linalg import linear
+from zerograd.utils.shape import get_conv_outsize, get_deconv_outsize, pair
+
+__all__ = [
+    "Im2col",
+    "Col2im",
+    "im2col",
+    "col2im",
+    "Conv2d",
+    "Deconv2d",
+    "Conv2DGradW",
+    "conv2d",
+    "deconv2d",
+    "Pooling",
+    "Pooling2DGrad",
+    "Pooling2DWithIndexes",
+    "AveragePooling",
+    "AveragePoolingGrad",
+    "pooling",
+    "average_pooling",
+    "conv2d_simple",
+    "pooling_simple",
+]
+
+
+# =========================================================================================
+# Array helpers (no autograd): padding, windows as strided views, scatter back
+# =========================================================================================
+def _pad(x, ph, pw, value=0):
+    if ph == 0 and pw == 0:
+        return x
+    xp = get_array_module(x)
+    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+
+
+def _windows(x, kh, kw, sh, sw, ph, pw, value=0):
+    """The sliding windows of the padded image as a read-only strided view.
+
+    Returns a ``(N, C, KH, KW, OH, OW)`` view: ``v[n, c, i, j, p, q]`` is the padded
+    pixel ``(p * sh + i, q * sw + j)``. Nothing is copied except for padding.
+    """
+    xp = get_array_module(x)
+    x = _pad(x, ph, pw, value)
+    n, c, h, w = x.shape
+    oh = (h - kh) // sh + 1
+    ow = (w - kw) // sw + 1
+    s0, s1, s2, s3 = x.strides
+    return xp.lib.stride_tricks.as_strided(
+        x, shape=(n, c, kh, kw, oh, ow), strides=(s0, s1, s2, s3, s2 * sh, s3 * sw)
+    )
+
+
+def _col2im_array(col, img_shape, sh, sw, ph, pw):
+    """Add each window of ``col`` (N, C, KH, KW, OH, OW) back into an image.
+
+    One strided slice-add per kernel offset (KH * KW of them), never a loop over pixels.
+    Pixels covered by several windows receive the sum; pixels covered by none, zero.
+    """
+    xp = get_array_module(col)
+    n, c, kh, kw, oh, ow = col.shape
+    h, w = img_shape[2], img_shape[3]
+    img = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=col.dtype)
+    for i in range(kh):
+        rows = slice(i, i + sh * oh, sh)
+        for j in range(kw):
+            img[:, :, rows, j : j + sw * ow : sw] += col[:, :, i, j]
+    if ph == 0 and pw == 0:
+        return img
+    return img[:, :, ph : ph + h, pw : pw + w]
+
+
+def _check_images(op: str, name: str, x) -> None:
+    if x.ndim != 4:
+        raise ValueError(
+            f"{op}: expected {name} of shape (N, C, H, W), got {name}.shape={x.shape}; "
+            "add the missing axes with reshape (e.g. x.reshape(1, 1, H, W))"
+        )
+
+
+def _check_outsize(op: str, h: int, w: int, kh: int, kw: int, sh, sw, ph, pw) -> tuple:
+    oh = get_conv_outsize(h, kh, sh, ph)
+    ow = get_conv_outsize(w, kw, sw, pw)
+    if oh <= 0 or ow <= 0:
+        raise ValueError(
+            f"{op}: the kernel ({kh}, {kw}) does not fit the padded image "
+            f"({h + 2 * ph}, {w + 2 * pw}) (input ({h}, {w}), pad ({ph}, {pw})); "
+            "use a smaller kernel or more padding"
+        )
+    return oh, ow
+
+
+# =========================================================================================
+# im2col / col2im
+# =========================================================================================
+class Im2col(Function):
+    """Image to columns; its adjoint (and so its gradient) is col2im."""
+
+    def __init__(self, kernel_size, stride, pad, to_matrix):
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.pad = pad
+        self.to_matrix = to_matrix
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.pad
+        view = _windows(x, kh, kw, sh, sw, ph, pw)
+        if self.to_matrix:
+            # (N, OH, OW, C, KH, KW): one row per output pixel; reshape copies once.
+            n, c, _, _, oh, ow = view.shape
+            return view.transpose(0, 4, 5, 1, 2, 3).reshape(n * oh * ow, c * kh * kw)
+        return xp.ascontiguousarray(view)  # never hand out the overlapping view
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        # d/dx: im2col is linear, its transpose scatters the columns back (col2im).
+        return col2im(gy, x.shape, self.kernel_size, self.stride, self.pad, self.to_matrix)
+
+
+class Col2im(Function):
+    """Columns to image (overlaps add up); its adjoint (and so its gradient) is im2col."""
+
+    def __init__(self, input_shape, kernel_size, stride, pad, to_matrix):
+        self.input_shape = input_shape
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.pad = pad
+        self.to_matrix = to_matrix
+
+    def forward(self, col):
+        n, c, h, w = self.input_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.pad
+        oh = get_conv_outsize(h, kh, sh, ph)
+        ow = get_conv_outsize(w, kw, sw, pw)
+        if self.to_matrix:
+            col = col.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
+        return _col2im_array(col, self.input_shape, sh, sw, ph, pw)
+
+    def backward(self, gy):
+        # d/dcol: col2im is linear, its transpose gathers the windows again (im2col).
+        return im2col(gy, self.kernel_size, self.stride, self.pad, self.to_matrix)
+
+
+def im2col(x, kernel_size, stride=1, pad=0, to_matrix: bool = True) -> Variable:
+    """Unfold the sliding windows of an image batch into columns.
+
+    Args:
+        x: images ``(N, C, H, W)``.
+        kernel_size, stride, pad: an int or a pair ``(for H, for W)``.
+        to_matrix: return one row per window, ``(N * OH * OW, C * KH * KW)``; if False,
+            the windows as ``(N, C, KH, KW, OH, OW)``.
+
+    Shape: ``(N, C, H, W) -> (N*OH*OW, C*KH*KW)`` (or ``(N, C, KH, KW, OH, OW)``),
+    with ``OH = (H + 2*pad - KH) // stride + 1``.
+
+    Example:
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> im2col(x, 2, stride=2).data
+        array([[ 0.,  1.,  4.,  5.],
+               [ 2.,  3.,  6.,  7.],
+               [ 8.,  9., 12., 13.],
+               [10., 11., 14., 15.]])
+    """
+    x = as_variable(x)
+    _check_images("im2col", "x", x)
+    kernel_size, stride, pad = pair(kernel_size), pair(stride), pair(pad)
+    _check_outsize("im2col", *x.shape[2:], *kernel_size, *stride, *pad)
+    return Im2col(kernel_size, stride, pad, to_matrix)(x)
+
+
+def col2im(col, input_shape, kernel_size, stride=1, pad=0, to_matrix: bool = True) -> Variable:
+    """Fold columns back into images, adding where windows overlap (im2col's adjoint).
+
+    Args:
+        col: ``(N * OH * OW, C * KH * KW)``, or ``(N, C, KH, KW, OH, OW)`` when
+            ``to_matrix`` is False.
+        input_shape: the image shape ``(N, C, H, W)``.
+        kernel_size, stride, pad: as given to :func:`im2col`.
+
+    Shape: ``(N*OH*OW, C*KH*KW) -> (N, C, H, W)``.
+
+    Example:
+        >>> col2im(np.ones((9, 4)), (1, 1, 4, 4), 2, stride=1).data[0, 0]
+        array([[1., 2., 2., 1.],
+               [2., 4., 4., 2.],
+               [2., 4., 4., 2.],
+               [1., 2., 2., 1.]])
+    """
+    col = as_variable(col)
+    input_shape = tuple(int(s) for s in input_shape)
+    if len(input_shape) != 4:
+        raise ValueError(
+            f"col2im: input_shape must be (N, C, H, W), got {input_shape}"
+        )
+    kernel_size, stride, pad = pair(kernel_size), pair(stride), pair(pad)
+    n, c, h, w = input_shape
+    (kh, kw) = kernel_size
+    oh, ow = _check_outsize("col2im", h, w, kh, kw, *stride, *pad)
+    expected = (n * oh * ow, c * kh * kw) if to_matrix else (n, c, kh, kw, oh, ow)
+    if col.shape != expected:
+        raise ValueError(
+            f"col2im: col.shape={col.shape} does not match input_shape={input_shape} "
+            f"with kernel {kernel_size}, stride {stride}, pad {pad}: expected {expected}"
+        )
+    return Col2im(input_shape, kernel_size, stride, pad, to_matrix)(col)
+
+
+# =========================================================================================
+# conv2d / deconv2d
+# =========================================================================================
+class Conv2d(Function):
+    """2-D convolution (cross-correlation); inputs ``x, W`` or ``x, W, b``."""
+
+    def __init__(self, stride, pad):
+        self.stride = stride
+        self.pad = pad
+
+    def forward(self, x, W, b=None):
+        (sh, sw), (ph, pw) = self.stride, self.pad
+        oc, c, kh, kw = W.shape
+        view = _windows(x, kh, kw, sh, sw, ph, pw)
+        n, _, _, _, oh, ow = view.shape
+        # One matrix product for the whole batch: (OC, C*KH*KW) @ (C*KH*KW, N*OH*OW).
+        # Building the columns is the one copy; the result is an (N, OC, OH, OW) view.
+        col = view.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * oh * ow)
+        y = (W.reshape(oc, c * kh * kw) @ col).reshape(oc, n, oh, ow).transpose(1, 0, 2, 3)
+        if b is not None:
+            y += b.reshape(1, oc, 1, 1)
+        return y
+
+    def backward(self, gy):
+        x, W = self.inputs[:2]
+        # d/dx conv(x, W) is the transposed convolution of gy with the same W.
+        gx = None
+        if x.requires_grad:
+            gx = deconv2d(gy, W, None, self.stride, self.pad, outsize=x.shape[2:])
+        # d/dW = sum over batch and pixels of gy times the input windows.
+        gW = _conv2d_grad_w(x, gy, W.shape[2:], self.stride, self.pad) if W.requires_grad else None
+        if len(self.inputs) == 2:
+            return gx, gW
+        gb = sum(gy, axis=(0, 2, 3)) if self.inputs[2].requires_grad else None  # d/db = 1
+        return gx, gW, gb
+
+
+class Deconv2d(Function):
+    """Transposed convolution (conv2d's adjoint in x); inputs ``x, W`` or ``x, W, b``."""
+
+    def __init__(self, stride, pad, outsize):
+        self.stride = stride
+        self.pad = pad
+        self.outsize = outsize
+
+    def forward(self, x, W, b=None):
+        (sh, sw), (ph, pw) = self.stride, self.pad
+        cin, cout, kh, kw = W.shape
+        n, _, h, w = x.shape
+        # col[n, o, i, j, p, q] = sum_c W[c, o, i, j] x[n, c, p, q], one matrix product:
+        # (OC*KH*KW, C) @ (C, N*H*W); then the windows are added back into the image.
+        x2 = x.transpose(1, 0, 2, 3).reshape(cin, n * h * w)
+        col = (W.reshape(cin, cout * kh * kw).T @ x2).reshape(cout, kh, kw, n, h, w)
+        col = col.transpose(3, 0, 1, 2, 4, 5)
+        y = _col2im_array(col, (n, cout) + self.outsize, sh, sw, ph, pw)
+        if b is not None:
+            y += b.reshape(1, cout, 1, 1)
+        return y
+
+    def backward(self, gy):
+        x, W = self.inputs[:2]
+        # d/dx deconv(x, W) is the convolution of gy with the same W.
+        gx = conv2d(gy, W, None, self.stride, self.pad) if x.requires_grad else None
+        # d/dW: the same windowed product as conv2d's, with the roles of x and gy swapped.
+        gW = _conv2d_grad_w(gy, x, W.shape[2:], self.stride, self.pad) if W.requires_grad else None
+        if len(self.inputs) == 2:
+            return gx, gW
+        gb = sum(gy, axis=(0, 2, 3)) if self.inputs[2].requires_grad else None  # d/db = 1
+        return gx, gW, gb
+
+
+class Conv2DGradW(Function):
+    """The weight gradient of conv2d: ``gW[o, c, i, j] = sum gy[n, o, p, q] *
+    x_pad[n, c, p*sh + i, q*sw + j]``, bilinear in ``x`` and ``gy``."""
+
+    def __init__(self, kernel_size, stride, pad):
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.pad = pad
+
+    def forward(self, x, gy):
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.pad
+        n, c = x.shape[:2]
+        oc, oh, ow = gy.shape[1:]
+        view = _windows(x, kh, kw, sh, sw, ph, pw)[..., :oh, :ow]
+        # One matrix product over (batch, pixel): (OC, N*P) @ (N*P, C*KH*KW).
+        col = view.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * oh * ow)
+        g = gy.transpose(1, 0, 2, 3).reshape(oc, n * oh * ow)
+        return (g @ col.T).reshape(oc, c, kh, kw)
+
+    def backward(self, ggW):
+        x, gy = self.inputs
+        # <ggW, gW(x, gy)> = <gy, conv2d(x, ggW)>: d/dx is deconv2d(gy, ggW), d/dgy conv2d.
+        gx = None
+        if x.requires_grad:
+            gx = deconv2d(gy, ggW, None, self.stride, self.pad, outsize=x.shape[2:])
+        ggy = conv2d(x, ggW, None, self.stride, self.pad) if gy.requires_grad else None
+        return gx, ggy
+
+
+def _conv2d_grad_w(x, gy, kernel_size, stride, pad) -> Variable:
+    """conv2d's gradient with respect to W, ``(OC, C, KH, KW)``, as a function of ``x``
+    and ``gy`` (differentiable in both, for double backprop; deconv2d uses it too)."""
+    return Conv2DGradW(pair(kernel_size), pair(stride), pair(pad))(x, gy)
+
+
+def conv2d(x, W, b=None, stride=1, pad=0) -> Variable:
+    """2-D convolution (cross-correlation, as in every framework) of an image batch.
+
+    Args:
+        x: images ``(N, C, H, W)``.
+        W: filters ``(OC, C, KH, KW)``.
+        b: optional bias ``(OC,)``.
+        stride, pad: an int or a pair ``(for H, for W)``; padding is with zeros.
+
+    Shape: ``(N, C, H, W) -> (N, OC, OH, OW)`` with
+    ``OH = (H + 2*pad - KH) // stride + 1``, the same for OW.
+
+    Raises:
+        ValueError: when ranks or channel counts do not match, or the kernel does not
+            fit the padded image.
+
+    Example:
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> W = np.ones((1, 1, 2, 2))
+        >>> conv2d(x, W, stride=2).data
+        array([[[[10., 18.],
+                 [42., 50.]]]])
+    """
+    x, W = as_variable(x), as_variable(W)
+    _check_images("conv2d", "x", x)
+    if W.ndim != 4:
+        raise ValueError(
+            f"conv2d: expected W of shape (OC, C, KH, KW), got W.shape={W.shape}"
+        )
+    if x.shape[1] != W.shape[1]:
+        raise ValueError(
+            f"conv2d: channel counts differ, x.shape={x.shape}, W.shape={W.shape} "
+            f"({x.shape[1]} != {W.shape[1]}); W is (out_channels, in_channels, KH, KW)"
+        )
+    stride, pad = pair(stride), pair(pad)
+    _check_outsize("conv2d", *x.shape[2:], *W.shape[2:], *stride, *pad)
+    if b is None:
+        return Conv2d(stride, pad)(x, W)
+    b = as_variable(b)
+    if b.shape != (W.shape[0],):
+        raise ValueError(
+            f"conv2d: expected b of shape ({W.shape[0]},) (one per output channel), got "
+            f"b.shape={b.shape}"
+        )
+    return Conv2d(stride, pad)(x, W, b)
+
+
+def deconv2d(x, W, b=None, stride=1, pad=0, outsize=None) -> Variable:
+    """Transposed convolution ("deconvolution"), the adjoint of :func:`conv2d` in x.
+
+    Args:
+        x: images ``(N, C, H, W)``.
+        W: filters ``(C, OC, KH, KW)`` (input channels first, as in Chainer and DeZero).
+        b: optional bias ``(OC,)``.
+        stride, pad: an int or a pair ``(for H, for W)``.
+        outsize: the output ``(OH, OW)``; by default ``stride*(H-1) + KH - 2*pad``. Any
+            size that a conv2d with the same kernel, stride and pad maps back to
+            ``(H, W)`` is allowed (at most ``stride - 1`` larger than the default).
+
+    Shape: ``(N, C, H, W) -> (N, OC, OH, OW)``.
+
+    Raises:
+        ValueError: when ranks, channel counts or ``outsize`` do not fit.
+
+    Example:
+        >>> x = np.ones((1, 1, 2, 2))
+        >>> deconv2d(x, np.ones((1, 1, 2, 2)), stride=1).data
+        array([[[[1., 2., 1.],
+                 [2., 4., 2.],
+                 [1., 2., 1.]]]])
+    """
+    x, W = as_variable(x), as_variable(W)
+    _check_images("deconv2d", "x", x)
+    if W.ndim != 4:
+        raise ValueError(
+            f"deconv2d: expected W of shape (C, OC, KH, KW), got W.shape={W.shape}"
+        )
+    if x.shape[1] != W.shape[0]:
+        raise ValueError(
+            f"deconv2d: channel counts differ, x.shape={x.shape}, W.shape={W.shape} "
+            f"({x.shape[1]} != {W.shape[0]}); W is (in_channels, out_channels, KH, KW)"
+        )
+    stride, pad = pair(stride), pair(pad)
+    (sh, sw), (ph, pw) = stride, pad
+    h, w = x.shape[2:]
+    kh, kw = W.shape[2:]
+    if outsize is None:
+        outsize = (get_deconv_outsize(h, kh, sh, ph), get_deconv_outsize(w, kw, sw, pw))
+    outsize = pair(outsize)
+    back = (get_conv_outsize(outsize[0], kh, sh, ph), get_conv_outsize(outsize[1], kw, sw, pw))
+    if min(outsize) <= 0 or back != (h, w):
+        default = (get_deconv_outsize(h, kh, sh, ph), get_deconv_outsize(w, kw, sw, pw))
+        raise ValueError(
+            f"deconv2d: outsize={outsize} does not fit input ({h}, {w}) with kernel "
+            f"({kh}, {kw}), stride {stride}, pad {pad}; the default is {default}, and each "
+            "size may exceed it by at most stride - 1"
+        )
+    if b is None:
+        return Deconv2d(stride, pad, outsize)(x, W)
+    b = as_variable(b)
+    if b.shape != (W.shape[1],):
+        raise ValueError(
+            f"deconv2d: expected b of shape ({W.shape[1]},) (one per output channel), got "
+            f"b.shape={b.shape}"
+        )
+    return Deconv2d(stride, pad, outsize)(x, W, b)
+
+
+# =========================================================================================
+# Pooling
+# =========================================================================================
+def _offsets(kernel_size):
+    """The kernel offsets ``(k, i, j)``, row-major: k = i * KW + j."""
+    kh, kw = kernel_size
+    return [(i * kw + j, i, j) for i in range(kh) for j in range(kw)]
+
+
+def _shifted(img, i, j, stride, out_hw):
+    """The pixels at kernel offset ``(i, j)`` of every window, ``(N, C, OH, OW)``: a view."""
+    (sh, sw), (oh, ow) = stride, out_hw
+    return img[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw]
+
+
+def _lowest(dtype):
+    return -np.inf if np.dtype(dtype).kind == "f" else np.iinfo(dtype).min
+
+
+# Pooling works offset by offset: KH*KW passes over output-sized strided views. On small
+# windows this beats gathering the windows into one array (a copy of KH*KW times the
+# output) and reducing over a short last axis, which NumPy does slowly.
+class Pooling(Function):
+    """Max pooling; the backward finds which element of each window was the maximum."""
+
+    def __init__(self, kernel_size, stride, pad):
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.pad = pad
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        (ph, pw) = self.pad
+        # Padding is -inf: a pad value must never win over a real (negative) pixel.
+        img = _pad(x, ph, pw, _lowest(x.dtype))
+        out_hw = _pooled_hw(x.shape, self.kernel_size, self.stride, self.pad)
+        y = _shifted(img, 0, 0, self.stride, out_hw).copy()
+        for _, i, j in _offsets(self.kernel_size)[1:]:
+            xp.maximum(y, _shifted(img, i, j, self.stride, out_hw), out=y)
+        self.y = y  # the backward compares the windows with it to find the maxima
+        return y
+
+    def indexes(self):
+        """For each window, the offset ``k = i * KW + j`` of its first maximum."""
+        x, y = self.inputs[0].data, self.y
+        xp = get_array_module(x)
+        img = _pad(x, *self.pad, _lowest(x.dtype))
+        kh, kw = self.kernel_size
+        idx = xp.zeros(y.shape, dtype=np.min_scalar_type(kh * kw - 1))
+        # Last offset first, so that the first maximum (PyTorch's choice) is kept. The
+        # update idx += hit * (k - idx) (modulo the dtype) avoids a slow masked write.
+        for k, i, j in reversed(_offsets(self.kernel_size)):
+            hit = _shifted(img, i, j, self.stride, y.shape[2:]) == y
+            idx += hit * (idx.dtype.type(k) - idx)
+        return idx
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        # d/dx max = 1 at the chosen element of each window, 0 elsewhere.
+        return Pooling2DGrad(self, x.shape)(gy)
+
+
+def _pooled_hw(shape, kernel_size, stride, pad):
+    h, w = shape[2:]
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, pad
+    return get_conv_outsize(h, kh, sh, ph), get_conv_outsize(w, kw, sw, pw)
+
+
+class Pooling2DGrad(Function):
+    """Max pooling's backward: route each window's gradient to its maximum."""
+
+    def __init__(self, pool: Pooling, input_shape):
+        self.kernel_size = pool.kernel_size
+        self.stride = pool.stride
+        self.pad = pool.pad
+        self.indexes = pool.indexes()
+        self.input_shape = input_shape
+
+    def forward(self, gy):
+        xp = get_array_module(gy)
+        (ph, pw) = self.pad
+        n, c, h, w = self.input_shape
+        img = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
+        for k, i, j in _offsets(self.kernel_size):
+            _shifted(img, i, j, self.stride, gy.shape[2:])[...] += (self.indexes == k) * gy
+        return img[:, :, ph : ph + h, pw : pw + w]
+
+    def backward(self, ggx):
+        # Scattering to fixed positions is linear; its adjoint gathers from them.
+        return Pooling2DWithIndexes(self)(ggx)
+
+
+class Pooling2DWithIndexes(Function):
+    """Pick from each window of ``x`` the element a max pooling chose (fixed indexes)."""
+
+    def __init__(self, grad: Pooling2DGrad):
+        self.grad = grad
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        g = self.grad
+        img = _pad(x, *g.pad)
+        y = xp.zeros(g.indexes.shape, dtype=x.dtype)
+        for k, i, j in _offsets(g.kernel_size):
+            s = _shifted(img, i, j, g.stride, y.shape[2:])
+            y += xp.where(g.indexes == k, s, x.dtype.type(0))
+        return y
+
+    def backward(self, gy):
+        return Pooling2DGrad(self.grad, self.grad.input_shape)(gy)  # adjoint: scatter
+
+
+class AveragePooling(Function):
+    """Average pooling; padding counts as zeros in the average (as Chainer, PyTorch)."""
+
+    def __init__(self, kernel_size, stride, pad):
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.pad = pad
+
+    def forward(self, x):
+        img = _pad(x, *self.pad)
+        out_hw = _pooled_hw(x.shape, self.kernel_size, self.stride, self.pad)
+        y = _shifted(img, 0, 0, self.stride, out_hw).copy()
+        for _, i, j in _offsets(self.kernel_size)[1:]:
+            y += _shifted(img, i, j, self.stride, out_hw)
+        y /= len(_offsets(self.kernel_size))
+        return y
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        # d/dx mean = 1 / (KH*KW) for every element of every window containing x.
+        return AveragePoolingGrad(self.kernel_size, self.stride, self.pad, x.shape)(gy)
+
+
+class AveragePoolingGrad(Function):
+    """Average pooling's backward: spread each window's gradient evenly over it."""
+
+    def __init__(self, kernel_size, stride, pad, input_shape):
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.pad = pad
+        self.input_shape = input_shape
+
+    def forward(self, gy):
+        xp = get_array_module(gy)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.pad
+        n, c, oh, ow = gy.shape
+        col = xp.broadcast_to((gy / (kh * kw))[:, :, None, None], (n, c, kh, kw, oh, ow))
+        return _col2im_array(col, self.input_shape, sh, sw, ph, pw)
+
+    def backward(self, ggx):
+        # Spreading is linear; its adjoint is averaging over the windows again.
+        return AveragePooling(self.kernel_size, self.stride, self.pad)(ggx)
+
+
+def _pool_args(op: str, x, kernel_size, stride, pad):
+    x = as_variable(x)
+    _check_images(op, "x", x)
+    kernel_size, stride, pad = pair(kernel_size), pair(stride), pair(pad)
+    _check_outsize(op, *x.shape[2:], *kernel_size, *stride, *pad)
+    return x, kernel_size, stride, pad
+
+
+def pooling(x, kernel_size, stride=1, pad=0) -> Variable:
+    """Max pooling over the windows of an image batch.
+
+    Padding is with -inf, so it never wins. The gradient of each window goes to its
+    maximum (the first one, on ties), as in PyTorch.
+
+    Args:
+        x: images ``(N, C, H, W)``.
+        kernel_size, stride, pad: an int or a pair ``(for H, for W)``. Note DeZero's
+            default ``stride=1``; pass ``stride=kernel_size`` for the usual pooling.
+
+    Shape: ``(N, C, H, W) -> (N, C, OH, OW)``, ``OH = (H + 2*pad - KH) // stride + 1``.
+
+    Example:
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> pooling(x, 2, stride=2).data
+        array([[[[ 5.,  7.],
+                 [13., 15.]]]])
+    """
+    x, kernel_size, stride, pad = _pool_args("pooling", x, kernel_size, stride, pad)
+    return Pooling(kernel_size, stride, pad)(x)
+
+
+def average_pooling(x, kernel_size, stride=1, pad=0) -> Variable:
+    """Average pooling over the windows of an image batch (padding counts as zeros).
+
+    Shape: ``(N, C, H, W) -> (N, C, OH, OW)``, ``OH = (H + 2*pad - KH) // stride + 1``.
+
+    Example:
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> average_pooling(x, 2, stride=2).data
+        array([[[[ 2.5,  4.5],
+                 [10.5, 12.5]]]])
+    """
+    x, kernel_size, stride, pad = _pool_args("average_pooling", x, kernel_size, stride, pad)
+    return AveragePooling(kernel_size, stride, pad)(x)
+
+
+# =========================================================================================
+# The book's teaching versions, composed from im2col (test oracles for the fused ones)
+# =========================================================================================
+def conv2d_simple(x, W, b=None, stride=1, pad=0) -> Variable:
+    """conv2d as the book first writes it: im2col, then one ``linear``.
+
+    Slower than :func:`conv2d` (it materialises the columns and transposes); same result.
+
+    Shape: ``(N, C, H, W) -> (N, OC, OH, OW)``, W ``(OC, C, KH, KW)``.
+
+    Example:
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> conv2d_simple(x, np.ones((1, 1, 2, 2)), stride=2).data
+        array([[[[10., 18.],
+                 [42., 50.]]]])
+    """
+    x, W = as_variable(x), as_variable(W)
+    _check_images("conv2d_simple", "x", x)
+    if W.ndim != 4 or x.shape[1] != W.shape[1]:
+        raise ValueError(
+            f"conv2d_simple: expected W of shape (OC, {x.shape[1]}, KH, KW) for "
+            f"x.shape={x.shape}, got W.shape={W.shape}"
+        )
+    n, _, h, w = x.shape
+    oc, _, kh, kw = W.shape
+    (sh, sw), (ph, pw) = pair(stride), pair(pad)
+    oh, ow = get_conv_outsize(h, kh, sh, ph), get_conv_outsize(w, kw, sw, pw)
+    col = im2col(x, (kh, kw), stride, pad, to_matrix=True)
+    y = linear(col, transpose(reshape(W, (oc, -1))), b)
+    return transpose(reshape(y, (n, oh, ow, oc)), (0, 3, 1, 2))
+
+
+def pooling_simple(x, kernel_size, stride=1, pad=0) -> Variable:
+    """Max pooling as the book first writes it: im2col, then ``max`` over each window.
+
+    Unlike :func:`pooling`, padding is with zeros (im2col's), and tied maxima share
+    the gradient (``max``'s rule).
+
+    Shape: ``(N, C, H, W) -> (N, C, OH, OW)``.
+
+    Example:
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> pooling_simple(x, 2, stride=2).data
+        array([[[[ 5.,  7.],
+                 [13., 15.]]]])
+    """
+    x, kernel_size, stride, pad = _pool_args("pooling_simple", x, kernel_size, stride, pad)
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, pad
+    oh, ow = get_conv_outsize(h, kh, sh, ph), get_conv_outsize(w, kw, sw, pw)
+    col = reshape(im2col(x, kernel_size, stride, pad, to_matrix=True), (-1, kh * kw))
+    y = max_(col, axis=1)
+    return transpose(reshape(y, (n, oh, ow, c)), (0, 3, 1, 2))

@@ -1,0 +1,172 @@
+"""Tests for zerograd.functions.normalization: batch_norm (train and test mode), layer_norm."""
+
+import numpy as np
+import pytest
+
+import zerograd.functions as F
+from zerograd import Variable, test_mode
+from zerograd.cuda import as_numpy
+from zerograd.testing import check_backward, check_double_backward, check_torch
+
+
+def _named(f, name):
+    f.__name__ = name
+    return f
+
+
+def _arr(xp, rng, shape, dtype=np.float64, scale=1.0, shift=0.0):
+    return xp.asarray((rng.standard_normal(shape) * scale + shift).astype(dtype))
+
+
+BN_SHAPES = [(5, 3), (1, 2, 3, 3), (3, 2, 2, 3), (4, 1)]
+
+
+def _bn_inputs(xp, rng, shape, dtype):
+    c = shape[1]
+    x = _arr(xp, rng, shape, dtype, scale=2.0, shift=0.5)
+    gamma = _arr(xp, rng, (c,), dtype, shift=1.0)
+    beta = _arr(xp, rng, (c,), dtype)
+    mean = _arr(xp, rng, (c,), dtype)
+    var = xp.asarray(rng.uniform(0.5, 2.0, c).astype(dtype))
+    return x, gamma, beta, mean, var
+
+
+def _tolerances(dtype):
+    return {"atol": 1e-4, "rtol": 1e-3} if dtype == np.float32 else {}
+
+
+@pytest.mark.parametrize("shape", BN_SHAPES, ids=str)
+@pytest.mark.parametrize("train", [True, False], ids=["train", "test"])
+def test_batch_norm_against_torch(xp, rng, dtype, shape, train):
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as tF
+
+    x, gamma, beta, mean, var = _bn_inputs(xp, rng, shape, dtype)
+    decay, eps = 0.8, 1e-3
+    ours_mean, ours_var = mean.copy(), var.copy()
+    f = _named(lambda x, g, b: F.batch_norm(x, g, b, ours_mean, ours_var, decay, eps), "bn")
+    theirs_mean = torch.from_numpy(as_numpy(mean).copy())
+    theirs_var = torch.from_numpy(as_numpy(var).copy())
+
+    def torch_f(x, g, b):
+        return tF.batch_norm(
+            x, theirs_mean, theirs_var, g, b, training=train, momentum=1 - decay, eps=eps
+        )
+
+    if train:
+        check_torch(f, torch_f, x, gamma, beta, second_order=True, **_tolerances(dtype))
+    else:
+        with test_mode():
+            check_torch(f, torch_f, x, gamma, beta, second_order=True, **_tolerances(dtype))
+    # One forward on each side (check_torch ran ours once): the running statistics agree.
+    np.testing.assert_allclose(as_numpy(ours_mean), theirs_mean.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(as_numpy(ours_var), theirs_var.numpy(), rtol=1e-5)
+    if not train:
+        np.testing.assert_array_equal(as_numpy(ours_mean), as_numpy(mean))
+
+
+@pytest.mark.parametrize("shape", BN_SHAPES[:3], ids=str)
+@pytest.mark.parametrize("train", [True, False], ids=["train", "test"])
+def test_batch_norm_numerical(xp, rng, dtype, shape, train):
+    x, gamma, beta, mean, var = _bn_inputs(xp, rng, shape, dtype)
+    f = _named(lambda x, g, b: F.batch_norm(x, g, b, mean.copy(), var.copy()), "batch_norm")
+    if train:
+        check_backward(f, x, gamma, beta)
+        check_double_backward(f, x, gamma, beta)
+    else:
+        with test_mode():
+            check_backward(f, x, gamma, beta)
+            check_double_backward(f, x, gamma, beta)
+    xv = Variable(x)
+    y = F.batch_norm(xv, gamma, beta, mean, var)
+    y.backward()
+    assert y.dtype == xv.grad.dtype == dtype
+    assert mean.dtype == var.dtype == dtype
+
+
+def test_batch_norm_running_statistics_are_unbiased():
+    x = np.array([[1.0], [3.0]])
+    mean, var = np.zeros(1), np.ones(1)
+    F.batch_norm(x, np.ones(1), np.zeros(1), mean, var, decay=0.5)
+    # batch mean 2, biased variance 1, unbiased 2: running = 0.5 * old + 0.5 * batch
+    np.testing.assert_allclose(mean, [1.0])
+    np.testing.assert_allclose(var, [1.5])
+
+
+def test_batch_norm_test_mode_backward_and_no_update():
+    x = Variable(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    gamma = Variable(np.array([2.0, 3.0]))
+    beta = Variable(np.zeros(2))
+    mean, var = np.array([1.0, 2.0]), np.array([4.0, 9.0])
+    with test_mode():
+        y = F.batch_norm(x, gamma, beta, mean, var, eps=0.0)
+    np.testing.assert_allclose(y.data, [[0.0, 0.0], [2.0, 2.0]])
+    y.backward()
+    np.testing.assert_allclose(x.grad.data, [[1.0, 1.0], [1.0, 1.0]])
+    np.testing.assert_allclose(gamma.grad.data, [1.0, 2 / 3])
+    np.testing.assert_allclose(beta.grad.data, [2.0, 2.0])
+    np.testing.assert_array_equal(mean, [1.0, 2.0])
+
+
+def test_batch_norm_accepts_variables_for_running_stats():
+    mean, var = Variable(np.zeros(2)), Variable(np.ones(2))
+    F.batch_norm(np.array([[1.0, 2.0], [3.0, 6.0]]), np.ones(2), np.zeros(2), mean, var)
+    np.testing.assert_allclose(mean.data, [0.2, 0.4])
+
+
+def test_batch_nrom_alias():
+    assert F.batch_nrom is F.batch_norm
+
+
+def test_batch_norm_errors():
+    x = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"batch_norm: expected gamma of shape \(3,\)"):
+        F.batch_norm(x, np.ones(2), np.zeros(3), np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match=r"batch_norm: expected var of shape \(3,\)"):
+        F.batch_norm(x, np.ones(3), np.zeros(3), np.zeros(3), np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"batch_norm: expected x of shape \(N, C\)"):
+        F.batch_norm(np.zeros(3), np.ones(3), np.zeros(3), np.zeros(3), np.ones(3))
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 5), (2, 1, 1)], ids=str)
+def test_layer_norm(xp, rng, dtype, shape):
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as tF
+
+    d = shape[-1]
+    x = _arr(xp, rng, shape, dtype, scale=3.0, shift=1.0)
+    gamma, beta = _arr(xp, rng, (d,), dtype, shift=1.0), _arr(xp, rng, (d,), dtype)
+    f = _named(lambda x, g, b: F.layer_norm(x, g, b, eps=1e-3), "layer_norm")
+    check_torch(
+        f, lambda x, g, b: tF.layer_norm(x, (d,), g, b, eps=1e-3), x, gamma, beta,
+        second_order=True, **_tolerances(dtype),
+    )
+    check_backward(f, x, gamma, beta)
+    check_double_backward(f, x, gamma, beta)
+    assert f(x, gamma, beta).dtype == dtype
+    del torch
+
+
+def test_layer_norm_errors():
+    with pytest.raises(ValueError, match=r"layer_norm: expected beta of shape \(4,\)"):
+        F.layer_norm(np.zeros((2, 4)), np.ones(4), np.zeros(2))
+
+
+@pytest.mark.parametrize("norm", ["batch_norm", "layer_norm"])
+def test_recorded_and_plain_backward_agree(xp, rng, norm):
+    # Without create_graph the backward reuses forward's arrays; with it, it recomputes
+    # them from differentiable functions. Both must give the same gradients.
+    x, gamma, beta, mean, var = _bn_inputs(xp, rng, (3, 4, 2, 2), np.float64)
+    if norm == "layer_norm":
+        gamma, beta = _arr(xp, rng, (2,), shift=1.0), _arr(xp, rng, (2,))
+    grads = []
+    for create_graph in (False, True):
+        vs = [Variable(a.copy()) for a in (x, gamma, beta)]
+        if norm == "batch_norm":
+            y = F.batch_norm(*vs, mean.copy(), var.copy())
+        else:
+            y = F.layer_norm(*vs)
+        (y * y * y).sum().backward(create_graph=create_graph)
+        grads.append([as_numpy(v.grad.data) for v in vs])
+    for plain, recorded in zip(*grads):
+        np.testing.assert_allclose(plain, recorded, rtol=1e-10, atol=1e-12)
