@@ -1,4 +1,5 @@
-"""Shape functions: reshape, transpose, indexing, broadcasting and reductions.
+"""Shape functions: reshape, transpose, indexing, broadcasting, reductions, clipping,
+joining and splitting, and selection with ``where``.
 
 Example:
     >>> import numpy as np
@@ -15,11 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from zerograd.core import Function, Variable, as_variable
+from zerograd.core import Function, Variable, _operand, as_variable
 from zerograd.cuda import get_array_module
 from zerograd.utils.shape import normalize_axis, reduced_shape
 from zerograd.utils.shape import sum_to as sum_to_array
-
 
 __all__ = [
     "Reshape",
@@ -39,6 +39,19 @@ __all__ = [
     "GetItem",
     "GetItemGrad",
     "get_item",
+    "expand_dims",
+    "flatten",
+    "average",
+    "mean",
+    "Clip",
+    "clip",
+    "Concat",
+    "concat",
+    "stack",
+    "Split",
+    "split",
+    "Where",
+    "where",
 ]
 
 
@@ -246,10 +259,10 @@ class GetItemGrad(Function):
     def forward(self, gy):
         xp = get_array_module(gy)
         gx = xp.zeros(self.in_shape, dtype=gy.dtype)
-        if xp is np:
-            np.add.at(gx, self.slices, gy)
+        if hasattr(xp.add, "at"):  # NumPy, and CuPy from version 13
+            xp.add.at(gx, self.slices, gy)
         else:
-            # cupyx.scatter_add is CuPy's unbuffered add (cupy.scatter_add was removed).
+            # Older CuPy's unbuffered add (cupy.scatter_add was removed).
             import cupyx
 
             cupyx.scatter_add(gx, self.slices, gy)
@@ -284,3 +297,292 @@ def get_item(x, slices) -> Variable:
     """
     return GetItem(_as_index(slices))(x)
 
+
+
+# ---- shapes built on reshape ------------------------------------------------------------
+def expand_dims(x, axis) -> Variable:
+    """Insert axes of length 1 at ``axis`` (an int or a tuple), as ``np.expand_dims``.
+
+    Raises:
+        ValueError: when an axis is out of range or repeated.
+
+    Example:
+        >>> expand_dims(np.zeros((2, 3)), 1).shape
+        (2, 1, 3)
+        >>> expand_dims(np.zeros(3), (0, -1)).shape
+        (1, 3, 1)
+    """
+    x = as_variable(x)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    ndim = x.ndim + len(axes)
+    try:
+        new_axes = normalize_axis(axes, ndim)
+    except ValueError as e:
+        raise ValueError(f"expand_dims: {e} (x.shape={x.shape})") from None
+    if len(new_axes) != len(axes):
+        raise ValueError(f"expand_dims: repeated axis in {axis!r}; give each axis once")
+    dims = iter(x.shape)
+    shape = tuple(1 if i in new_axes else next(dims) for i in range(ndim))
+    return reshape(x, shape)
+
+
+def flatten(x) -> Variable:
+    """Keep the first axis and flatten the rest: ``(N, ...) -> (N, -1)``.
+
+    Raises:
+        ValueError: for a 0-d ``x``, which has no first axis to keep.
+
+    Example:
+        >>> flatten(np.zeros((2, 3, 4))).shape
+        (2, 12)
+    """
+    x = as_variable(x)
+    if x.ndim == 0:
+        raise ValueError(
+            "flatten: expected an array with a batch axis (N, ...), got a 0-d array; "
+            "use reshape(x, (1, 1)) for a scalar"
+        )
+    return reshape(x, (x.shape[0], int(np.prod(x.shape[1:]))))
+
+
+# ---- averages -----------------------------------------------------------------------------
+def average(x, axis=None, keepdims: bool = False) -> Variable:
+    """Arithmetic mean over ``axis`` (an int, a tuple, or None for all elements).
+
+    Example:
+        >>> average(np.array([[1.0, 2.0], [3.0, 6.0]]), axis=1)
+        variable([1.5 4.5])
+    """
+    x = as_variable(x)
+    axis = normalize_axis(axis, x.ndim)
+    axes = range(x.ndim) if axis is None else axis
+    count = int(np.prod([x.shape[a] for a in axes]))
+    return sum(x, axis, keepdims) / count  # d/dx mean = 1/count, through sum and div
+
+
+def mean(x, axis=None, keepdims: bool = False) -> Variable:
+    """The same as :func:`average` (NumPy's other name for it).
+
+    Example:
+        >>> mean(np.array([1.0, 2.0, 6.0]))
+        variable(3.0)
+    """
+    return average(x, axis, keepdims)
+
+
+# ---- clip ------------------------------------------------------------------------------------
+class Clip(Function):
+    def __init__(self, x_min, x_max):
+        self.x_min = x_min
+        self.x_max = x_max
+
+    def forward(self, x):
+        y = get_array_module(x).clip(x, self.x_min, self.x_max)
+        return y.astype(x.dtype, copy=False)  # NumPy 1.x: 0-d float32 with a float
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        xp = get_array_module(x.data)
+        inside = xp.ones(x.shape, dtype=bool)
+        if self.x_min is not None:
+            inside &= x.data >= self.x_min
+        if self.x_max is not None:
+            inside &= x.data <= self.x_max
+        return gy * inside.astype(x.dtype)  # d/dx clip = 1 inside [x_min, x_max], else 0
+
+
+def clip(x, x_min, x_max) -> Variable:
+    """Limit ``x`` to ``[x_min, x_max]``; either bound may be None (no limit).
+
+    The gradient is 1 where ``x_min <= x <= x_max`` (bounds included, as PyTorch's
+    ``clamp``) and 0 where a bound was applied.
+
+    Raises:
+        ValueError: when both bounds are None.
+
+    Example:
+        >>> clip(np.array([-2.0, 0.5, 3.0]), 0.0, 1.0)
+        variable([0.  0.5 1. ])
+    """
+    if x_min is None and x_max is None:
+        raise ValueError("clip: x_min and x_max are both None; give at least one bound")
+    return Clip(x_min, x_max)(x)
+
+
+# ---- joining and splitting ------------------------------------------------------------------
+class Concat(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return get_array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        # Concatenation is linear: its adjoint cuts gy back into the input pieces.
+        return tuple(split(gy, np.cumsum(self.sizes[:-1]).tolist(), self.axis))
+
+
+def _check_joinable(op: str, xs, axis) -> None:
+    """Raise unless ``xs`` is a non-empty sequence of arrays of one shape except ``axis``."""
+    if len(xs) == 0:
+        raise ValueError(f"{op}: needs at least one array, got an empty sequence")
+    first = xs[0].shape
+    for i, x in enumerate(xs[1:], start=1):
+        same = len(x.shape) == len(first) and all(
+            a == b for k, (a, b) in enumerate(zip(x.shape, first)) if k != axis
+        )
+        if not same:
+            where_ = "except along the joined axis " if axis is not None else ""
+            raise ValueError(
+                f"{op}: arrays must have the same shape {where_}(axis={axis}), got "
+                f"xs[0].shape={first} and xs[{i}].shape={x.shape}"
+            )
+
+
+def concat(xs, axis: int = 0) -> Variable:
+    """Join a sequence of arrays along an existing axis, as ``np.concatenate``.
+
+    Raises:
+        ValueError: for an empty sequence, or shapes that differ off ``axis``.
+
+    Example:
+        >>> concat([np.zeros((2, 3)), np.ones((1, 3))]).shape
+        (3, 3)
+        >>> concat([np.zeros((2, 3)), np.ones((2, 1))], axis=1).shape
+        (2, 4)
+    """
+    if isinstance(xs, (Variable, np.ndarray)):
+        raise TypeError(
+            f"concat: expected a sequence of arrays, got a single {type(xs).__name__}; "
+            "write concat([x0, x1], axis)"
+        )
+    xs = [as_variable(x) for x in xs]
+    if len(xs) and xs[0].ndim == 0:
+        raise ValueError("concat: 0-d arrays cannot be concatenated; use stack")
+    axis = normalize_axis(axis, xs[0].ndim)[0] if xs else 0
+    _check_joinable("concat", xs, axis)
+    return Concat(axis)(*xs)
+
+
+def stack(xs, axis: int = 0) -> Variable:
+    """Join arrays of one shape along a new axis, as ``np.stack``.
+
+    Raises:
+        ValueError: for an empty sequence or arrays of different shapes.
+
+    Example:
+        >>> stack([np.zeros(3), np.ones(3)]).shape
+        (2, 3)
+        >>> stack([np.zeros(3), np.ones(3)], axis=1).shape
+        (3, 2)
+    """
+    if isinstance(xs, (Variable, np.ndarray)):
+        raise TypeError(
+            f"stack: expected a sequence of arrays, got a single {type(xs).__name__}; "
+            "write stack([x0, x1], axis)"
+        )
+    xs = [as_variable(x) for x in xs]
+    _check_joinable("stack", xs, None)
+    return concat([expand_dims(x, axis) for x in xs], axis)
+
+
+class Split(Function):
+    def __init__(self, indices_or_sections, axis):
+        self.indices_or_sections = indices_or_sections
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return tuple(xp.split(x, self.indices_or_sections, axis=self.axis))
+
+    def backward(self, *gys):
+        # The engine gives zeros for pieces that received no gradient: join them all.
+        return concat(gys, self.axis)  # splitting is linear: its adjoint is concatenation
+
+
+def split(x, indices_or_sections, axis: int = 0) -> list:
+    """Cut ``x`` along ``axis`` into a list of pieces, as ``np.split``.
+
+    Args:
+        x: the array to cut.
+        indices_or_sections: an int N (N equal pieces) or a sorted list of indices
+            where the cuts go.
+        axis: the axis to cut along.
+
+    Raises:
+        ValueError: when N equal pieces are asked for and the axis length is not a
+            multiple of N.
+
+    Example:
+        >>> a, b = split(np.arange(6.0), 2)
+        >>> a, b
+        (variable([0. 1. 2.]), variable([3. 4. 5.]))
+        >>> [y.shape for y in split(np.zeros((2, 5)), [1, 4], axis=1)]
+        [(2, 1), (2, 3), (2, 1)]
+    """
+    x = as_variable(x)
+    if x.ndim == 0:
+        raise ValueError("split: cannot split a 0-d array; it has no axis")
+    axis = normalize_axis(axis, x.ndim)[0]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        n = int(indices_or_sections)
+        if n <= 0 or x.shape[axis] % n != 0:
+            raise ValueError(
+                f"split: cannot cut axis {axis} of length {x.shape[axis]} into {n} equal "
+                f"pieces (x.shape={x.shape}); pass a list of cut indices instead"
+            )
+    else:
+        indices_or_sections = [int(i) for i in indices_or_sections]
+    ys = Split(indices_or_sections, axis)(x)
+    return list(ys) if isinstance(ys, (list, tuple)) else [ys]
+
+
+# ---- selection ----------------------------------------------------------------------------------
+class Where(Function):
+    def __init__(self, condition):
+        self.condition = condition
+
+    def forward(self, x, y):
+        return get_array_module(x).where(self.condition, x, y)
+
+    def backward(self, gz):
+        x, y = self.inputs
+        xp = get_array_module(gz.data)
+        zero = xp.zeros((), dtype=gz.dtype)
+        # d/dx = 1 where the condition holds, d/dy = 1 elsewhere; the engine sums the
+        # gradients down to the shapes of x and y.
+        gx = where(self.condition, gz, zero) if x.requires_grad else None
+        gy = where(self.condition, zero, gz) if y.requires_grad else None
+        return gx, gy
+
+
+def where(condition, x, y) -> Variable:
+    """Take ``x`` where ``condition`` is true and ``y`` elsewhere, with broadcasting.
+
+    ``condition`` is a boolean array (not differentiated); ``x`` and ``y`` may be
+    Variables, arrays or Python numbers (which take the other operand's dtype).
+
+    Raises:
+        TypeError: when ``condition`` is not boolean.
+
+    Example:
+        >>> x = Variable(np.array([1.0, -2.0, 3.0]))
+        >>> y = where(x.data > 0, x, 0.0)
+        >>> y.backward()
+        >>> y, x.grad
+        (variable([1. 0. 3.]), variable([1. 0. 1.]))
+    """
+    cond = condition.data if isinstance(condition, Variable) else condition
+    if not isinstance(x, Variable) and isinstance(y, Variable):
+        x = _operand(x, y)
+    x = as_variable(x)
+    y = _operand(y, x)
+    xp = get_array_module(x.data)
+    cond = xp.asarray(cond)
+    if cond.dtype != bool:
+        raise TypeError(
+            f"where: condition must be a boolean array, got dtype {cond.dtype}; "
+            "compare first (x > 0) or use condition.astype(bool)"
+        )
+    return Where(cond)(x, y)

@@ -1,0 +1,114 @@
+"""Tests for zerograd.functions.linalg: matmul, linear, linear_simple."""
+
+import numpy as np
+import pytest
+
+import zerograd.functions as F
+from zerograd import Variable
+from zerograd.cuda import as_numpy
+from zerograd.testing import check_function
+
+
+def _normal(xp, rng, shape, dtype):
+    return xp.asarray(rng.standard_normal(shape).astype(dtype))
+
+
+MATMUL_SHAPES = [
+    ((2, 3), (3, 4)),  # 2-D
+    ((5, 2, 3), (5, 3, 4)),  # batched
+    ((5, 2, 3), (3, 4)),  # batch broadcast on the left
+    ((2, 3), (2, 3, 4)),  # batch broadcast on the right
+    ((2, 1, 2, 3), (4, 3, 2)),  # both broadcast
+    ((3,), (3, 4)),  # 1-D operands
+    ((2, 3), (3,)),
+    ((3,), (3,)),
+    ((3,), (2, 3, 4)),
+]
+
+
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul(xp, dtype, rng, shapes):
+    x = _normal(xp, rng, shapes[0], dtype)
+    W = _normal(xp, rng, shapes[1], dtype)
+    y = F.matmul(x, W)
+    assert y.shape == np.matmul(np.zeros(shapes[0]), np.zeros(shapes[1])).shape
+    assert y.dtype == dtype
+    check_function(F.matmul, x, W, torch_f=lambda a, b: a @ b)
+
+
+def test_matmul_operator_and_methods(rng):
+    x = Variable(rng.standard_normal((2, 3)))
+    W = rng.standard_normal((3, 4))
+    np.testing.assert_allclose((x @ W).data, x.data @ W)
+    np.testing.assert_allclose((W.T @ x.T).data, W.T @ x.data.T)  # ndarray @ Variable
+    np.testing.assert_allclose(x.matmul(W).data, x.dot(W).data)
+
+
+def test_matmul_inner_dimension_error():
+    msg = r"matmul: inner dimensions differ, x.shape=(8, 3), W.shape=(4, 5) (3 != 4)"
+    with pytest.raises(ValueError) as info:
+        F.matmul(np.zeros((8, 3)), np.zeros((4, 5)))
+    assert str(info.value) == msg
+
+
+def test_matmul_of_scalars_is_an_error():
+    with pytest.raises(ValueError, match="matmul: operands must have at least 1 dimension"):
+        F.matmul(np.array(2.0), np.ones((2, 2)))
+
+
+LINEAR_SHAPES = [((4, 3), (3, 2)), ((2, 4, 3), (3, 5)), ((3,), (3, 2))]
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "nobias"])
+@pytest.mark.parametrize("shapes", LINEAR_SHAPES, ids=str)
+def test_linear(xp, dtype, rng, shapes, bias):
+    x = _normal(xp, rng, shapes[0], dtype)
+    W = _normal(xp, rng, shapes[1], dtype)
+    if bias:
+        b = _normal(xp, rng, shapes[1][-1:], dtype)
+        check_function(F.linear, x, W, b, torch_f=lambda x, W, b: x @ W + b)
+        check_function(F.linear_simple, x, W, b, torch_f=lambda x, W, b: x @ W + b)
+    else:
+        check_function(F.linear, x, W, torch_f=lambda x, W: x @ W)
+        check_function(F.linear_simple, x, W, torch_f=lambda x, W: x @ W)
+
+
+def test_linear_simple_agrees_with_linear(dtype, rng):
+    x, W, b = (rng.standard_normal(s).astype(dtype) for s in [(5, 3), (3, 4), (4,)])
+    vs = [Variable(a) for a in (x, W, b)]
+    ws = [Variable(a) for a in (x, W, b)]
+    y1 = F.linear(*vs)
+    y2 = F.linear_simple(*ws)
+    assert y1.dtype == y2.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y1.data, y2.data, rtol=tol, atol=tol)
+    (y1 * y1).sum().backward()
+    (y2 * y2).sum().backward()
+    for v, w in zip(vs, ws):
+        assert v.grad.dtype == dtype
+        np.testing.assert_allclose(v.grad.data, w.grad.data, rtol=tol, atol=tol)
+
+
+def test_linear_skips_the_gradient_of_data(rng):
+    x = rng.standard_normal((4, 3))  # an array, not a Variable: needs no gradient
+    W = Variable(rng.standard_normal((3, 2)))
+    F.linear(x, W).sum().backward()
+    assert W.grad.shape == (3, 2)
+
+
+def test_linear_shape_error():
+    with pytest.raises(ValueError, match=r"linear: .*x.shape=\(4, 3\), W.shape=\(2, 3\)"):
+        F.linear(np.zeros((4, 3)), np.zeros((2, 3)))
+
+
+def test_linear_float32_stays_float32(xp, rng):
+    x = Variable(_normal(xp, rng, (4, 3), np.float32))
+    W = Variable(_normal(xp, rng, (3, 2), np.float32))
+    b = Variable(_normal(xp, rng, (2,), np.float32))
+    y = F.linear(x, W, b)
+    (y * y).sum().backward()
+    assert y.dtype == np.float32
+    assert {v.grad.dtype for v in (x, W, b)} == {np.dtype(np.float32)}
+    np.testing.assert_allclose(
+        as_numpy(y.data), as_numpy(x.data) @ as_numpy(W.data) + as_numpy(b.data), rtol=1e-5
+    )
