@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from zerograd import Config, Function, Parameter, Variable, as_array, as_variable, no_grad
-from zerograd.core import Add, Mul
+from zerograd.core import Add, Mul, MulConstant, SubFromConstant
 from zerograd.functions import Exp, Square, exp, sin, square, tanh
 from zerograd.testing import check_function
 
@@ -756,7 +756,11 @@ def test_unary_operators_against_numerics_and_torch(dtype, rng):
 def test_function_objects_are_the_operator_classes():
     x = Variable(np.array(1.0))
     assert isinstance((x + x).creator, Add)
-    assert isinstance((x * 2.0).creator, Mul)
+    assert isinstance((x * x).creator, Mul)
+    # A Python number stays a number: no array is made for it.
+    assert isinstance((x * 2.0).creator, MulConstant)
+    assert isinstance((2.0 - x).creator, SubFromConstant)
+    assert isinstance((x * np.array(2.0)).creator, Mul)
 
 
 # =========================================================================================

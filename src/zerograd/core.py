@@ -602,8 +602,9 @@ class _GradOf(Function):
 def _operand(value: Any, like: Variable) -> Variable:
     """Turn the other operand of an operator into a Variable on ``like``'s device.
 
-    Python numbers take ``like``'s dtype, so ``x * 2.0`` keeps float32 float32 under
-    NumPy 2's promotion rules (a 0-d float64 array would promote the result).
+    Python numbers take ``like``'s dtype, so ``2.0 ** x`` keeps float32 float32 under
+    NumPy 2's promotion rules (a 0-d float64 array would promote the result). The
+    arithmetic operators keep numbers as numbers instead (``MulConstant`` and co.).
     """
     if isinstance(value, Variable):
         return value
@@ -694,6 +695,68 @@ class PowVariable(Function):
         return gx, gy
 
 
+class _ConstantOperand(Function):
+    """Base of ``x op c`` where c is a Python number, kept as a number: no array is made
+    for it (no host-to-GPU copy) and it cannot change x's dtype."""
+
+    def __init__(self, c):
+        self.c = c
+
+    @staticmethod
+    def _keep_dtype(y, x):
+        # NumPy 1.x promotes a 0-d float32 array with a Python float to float64.
+        if y.dtype != x.dtype and x.dtype.kind == "f":
+            return y.astype(x.dtype)
+        return y
+
+
+class AddConstant(_ConstantOperand):
+    def forward(self, x):
+        return self._keep_dtype(x + self.c, x)
+
+    def backward(self, gy):
+        return gy  # d/dx (x + c) = 1
+
+
+class SubFromConstant(_ConstantOperand):
+    def forward(self, x):
+        return self._keep_dtype(self.c - x, x)
+
+    def backward(self, gy):
+        return -gy  # d/dx (c - x) = -1
+
+
+class MulConstant(_ConstantOperand):
+    def forward(self, x):
+        return self._keep_dtype(x * self.c, x)
+
+    def backward(self, gy):
+        return gy * self.c  # d/dx cx = c
+
+
+class DivConstant(_ConstantOperand):
+    def forward(self, x):
+        return self._keep_dtype(x / self.c, x)
+
+    def backward(self, gy):
+        return gy / self.c  # d/dx x/c = 1/c
+
+
+class DivFromConstant(_ConstantOperand):
+    def forward(self, x):
+        return self._keep_dtype(self.c / x, x)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        y = self.outputs[0]()
+        return -gy * y / x  # d/dx c/x = -c/x^2 = -y/x
+
+
+def _is_constant(value) -> bool:
+    """A Python (or NumPy float64/int) number, which operators keep as a number."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def add(x0, x1) -> Variable:
     """x0 + x1, with NumPy broadcasting.
 
@@ -702,36 +765,48 @@ def add(x0, x1) -> Variable:
         variable(3.0)
     """
     x0 = as_variable(x0)
+    if _is_constant(x1):
+        return AddConstant(x1)(x0)
     return Add()(x0, x1 if isinstance(x1, Variable) else _operand(x1, x0))
 
 
 def sub(x0, x1) -> Variable:
     """x0 - x1."""
     x0 = as_variable(x0)
+    if _is_constant(x1):
+        return AddConstant(-x1)(x0)  # exact: x - c and x + (-c) round alike
     return Sub()(x0, x1 if isinstance(x1, Variable) else _operand(x1, x0))
 
 
 def rsub(x0, x1) -> Variable:
     """x1 - x0 (the reflected form: ``2.0 - x`` calls ``rsub(x, 2.0)``)."""
     x0 = as_variable(x0)
+    if _is_constant(x1):
+        return SubFromConstant(x1)(x0)
     return Sub()(_operand(x1, x0), x0)
 
 
 def mul(x0, x1) -> Variable:
     """x0 * x1, elementwise with broadcasting."""
     x0 = as_variable(x0)
+    if _is_constant(x1):
+        return MulConstant(x1)(x0)
     return Mul()(x0, x1 if isinstance(x1, Variable) else _operand(x1, x0))
 
 
 def div(x0, x1) -> Variable:
     """x0 / x1, elementwise with broadcasting."""
     x0 = as_variable(x0)
+    if _is_constant(x1):
+        return DivConstant(x1)(x0)
     return Div()(x0, x1 if isinstance(x1, Variable) else _operand(x1, x0))
 
 
 def rdiv(x0, x1) -> Variable:
     """x1 / x0 (the reflected form: ``1.0 / x`` calls ``rdiv(x, 1.0)``)."""
     x0 = as_variable(x0)
+    if _is_constant(x1):
+        return DivFromConstant(x1)(x0)
     return Div()(_operand(x1, x0), x0)
 
 

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 from zerograd.core import (  # noqa: F401  (re-exported: F.add, F.mul, ...)
     Add,
+    AddConstant,
     Div,
+    DivConstant,
+    DivFromConstant,
     Function,
     Mul,
+    MulConstant,
     Neg,
     Pow,
     PowVariable,
     Sub,
+    SubFromConstant,
     Variable,
     add,
     div,
@@ -41,6 +46,11 @@ from zerograd.cuda import get_array_module
 
 __all__ = [
     "Add",
+    "AddConstant",
+    "SubFromConstant",
+    "MulConstant",
+    "DivConstant",
+    "DivFromConstant",
     "Sub",
     "Mul",
     "Div",
