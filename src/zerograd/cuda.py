@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -119,3 +120,17 @@ def as_cupy(x: Any):
     if isinstance(x, cupy.ndarray):
         return x
     return cupy.asarray(x)
+
+
+@functools.cache
+def elementwise(in_params: str, out_params: str, operation: str, name: str):
+    """A CuPy ``ElementwiseKernel``, built once and compiled on its first call.
+
+    Functions use it on the GPU to fuse several elementwise steps into one kernel
+    (one pass over memory, one launch).
+
+    Raises:
+        RuntimeError: when no CUDA device is usable.
+    """
+    cupy = _require_cupy(name)
+    return cupy.ElementwiseKernel(in_params, out_params, operation, name)

@@ -21,6 +21,10 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
+
+from zerograd import cuda
+from zerograd.config import Config
 from zerograd.core import Function, Variable, as_variable
 from zerograd.cuda import get_array_module
 from zerograd.functions.activation import sigmoid, softmax
@@ -107,7 +111,9 @@ def _check_labels(op: str, x, t):
             f"{op}: labels t must have shape (N,)={(n,)} for x.shape={x.shape}, got "
             f"t.shape={t.shape}; use t.reshape(-1)"
         )
-    if n and (int(t.min()) < 0 or int(t.max()) >= c):
+    # The range check reads two numbers back from the device: on the GPU that would
+    # stall the queue of kernels once per step, so it runs on the CPU only.
+    if n and xp is np and (int(t.min()) < 0 or int(t.max()) >= c):
         raise ValueError(
             f"{op}: labels must lie in [0, {c}) for {c} classes, got values in "
             f"[{int(t.min())}, {int(t.max())}]"
@@ -123,14 +129,30 @@ class SoftmaxCrossEntropy(Function):
         xp = get_array_module(x)
         n = x.shape[0]
         shifted = x - x.max(axis=1, keepdims=True)  # no overflow, exact at the maximum
-        log_z = xp.log(xp.exp(shifted).sum(axis=1))
-        log_p = shifted[xp.arange(n), self.t] - log_z  # log softmax at the labels
+        self._e = xp.exp(shifted)
+        self._z = self._e.sum(axis=1, keepdims=True)
+        log_p = shifted[xp.arange(n), self.t] - xp.log(self._z[:, 0])  # at the labels
         return xp.asarray(-log_p.sum() / n, dtype=x.dtype)
 
     def backward(self, gy):
         (x,) = self.inputs
         xp = get_array_module(x.data)
-        n = x.shape[0]
+        n, c = x.shape
+        if not Config.enable_backprop:
+            # No graph to record (create_graph=False): work on the arrays saved by
+            # forward, in one fused kernel on the GPU.
+            coeff = gy.data / n
+            if xp is np:
+                gx = self._e / self._z
+                gx[np.arange(n), self.t] -= 1
+                gx *= coeff
+                return gx
+            kernel = cuda.elementwise(
+                "T e, T z, raw S t, T coeff, int64 c", "T gx",
+                "gx = (e / z - (T)(i % c == t[i / c])) * coeff",
+                "zerograd_softmax_cross_entropy_grad",
+            )
+            return kernel(self._e, self._z, self.t, coeff, c)
         onehot = xp.zeros(x.shape, dtype=x.dtype)
         onehot[xp.arange(n), self.t] = 1
         return (softmax(x, axis=1) - onehot) * (gy / n)  # d/dx = (softmax(x) - onehot) / N
