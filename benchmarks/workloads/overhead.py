@@ -1,0 +1,147 @@
+"""Workload 1: per-operation overhead.
+
+A chain of 1,000 small elementwise operations (mul and add by a Python constant, sin,
+tanh, neg, repeated) on a one-element float32 array, timed forward only (the graph is
+recorded, then dropped) and forward+backward. On one element the arithmetic is nothing:
+what is measured is the framework's cost per operation, in microseconds.
+
+The numpy floor makes the same 1,000 ufunc calls forward, and for the backward keeps
+the values it needs and applies the chain rule by hand (about 600 more ufunc calls).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from common import Skip, import_torch, median, require_zerograd, time_calls
+
+NAME = "overhead"
+FRAMEWORKS = ("zerograd", "torch", "numpy")
+CASES = ("shape ()", "shape (1,)")
+GROUPS = [list(CASES)]
+
+N_OPS = 1000
+_BLOCKS = N_OPS // 5  # mul, add, sin, tanh, neg
+_SHAPES = {"shape ()": (), "shape (1,)": (1,)}
+
+
+def _repeats(quick: bool) -> int:
+    return 15 if quick else 60
+
+
+# ---- the three implementations ---------------------------------------------------------
+def _zerograd(shape):
+    Variable, sin, tanh = require_zerograd("core.Variable", "functions.sin", "functions.tanh")
+
+    def chain(x):
+        y = x
+        for _ in range(_BLOCKS):
+            y = y * 0.9
+            y = y + 0.1
+            y = sin(y)
+            y = tanh(y)
+            y = -y
+        return y
+
+    x = Variable(np.full(shape, 0.5, dtype=np.float32))
+
+    def forward():
+        chain(x)
+
+    def forward_backward():
+        y = chain(x)
+        y.backward()
+        x.cleargrad()
+
+    return forward, forward_backward
+
+
+def _torch(shape):
+    torch = import_torch()
+    x = torch.full(shape, 0.5, dtype=torch.float32, requires_grad=True)
+
+    def chain(x):
+        y = x
+        for _ in range(_BLOCKS):
+            y = y * 0.9
+            y = y + 0.1
+            y = torch.sin(y)
+            y = torch.tanh(y)
+            y = -y
+        return y
+
+    def forward():
+        chain(x)
+
+    def forward_backward():
+        y = chain(x)
+        y.backward()
+        x.grad = None
+
+    return forward, forward_backward
+
+
+def _numpy(shape):
+    x = np.full(shape, 0.5, dtype=np.float32)
+
+    def forward():
+        y = x
+        for _ in range(_BLOCKS):
+            y = y * 0.9
+            y = y + 0.1
+            y = np.sin(y)
+            y = np.tanh(y)
+            y = -y
+        return y
+
+    def forward_backward():
+        saved = []
+        y = x
+        for _ in range(_BLOCKS):
+            y = y * 0.9
+            y = y + 0.1
+            a = y
+            y = np.sin(y)
+            y = np.tanh(y)
+            saved.append((a, y))
+            y = -y
+        g = np.ones_like(y)
+        for a, t in reversed(saved):
+            g = -g  # d/dx -x = -1
+            g = g * (1.0 - t * t)  # d/dx tanh x = 1 - tanh(x)^2
+            g = g * np.cos(a)  # d/dx sin x = cos x
+            g = g * 0.9  # d/dx (0.9 x + 0.1) = 0.9
+        return g
+
+    return forward, forward_backward
+
+
+_IMPLS = {"zerograd": _zerograd, "torch": _torch, "numpy": _numpy}
+
+
+def run(framework: str, cases, quick: bool) -> dict:
+    """Microseconds per operation, forward and forward+backward, for each case."""
+    from common import Result
+
+    out = {}
+    for case in cases:
+        try:
+            forward, forward_backward = _IMPLS[framework](_SHAPES[case])
+        except Skip as e:
+            out[case] = e
+            continue
+        n = _repeats(quick)
+        # Interleave the two measurements so that a burst of load hits both alike.
+        f_times, fb_times = [], []
+        for _ in range(3):
+            f_times += time_calls(forward, n // 3, warmup=2)
+            fb_times += time_calls(forward_backward, n // 3, warmup=2)
+        out[case] = [
+            Result("forward", "us/op", median(f_times) / N_OPS * 1e6),
+            Result("forward+backward", "us/op", median(fb_times) / N_OPS * 1e6),
+        ]
+    return out
+
+
+def zerograd_step(case: str = "shape ()"):
+    """One forward+backward of the 1,000-op chain in zerograd (for profiling.py)."""
+    return _zerograd(_SHAPES[case])[1]
