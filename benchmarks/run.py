@@ -55,9 +55,12 @@ MAIN_FRAMEWORKS = ("zerograd", "torch", "numpy")
 
 # glibc keeps blocks below the mmap threshold in its heap, and returns the top of the
 # heap to the OS only beyond the trim threshold; 32 MiB is the largest mmap threshold
-# glibc accepts on 64-bit systems.
+# glibc accepts on 64-bit systems. "default" is glibc's own behaviour for every
+# framework (zerograd's tuning at import, zerograd.allocator, is switched off); "tuned"
+# sets the same thresholds for every framework through glibc's environment variables
+# (what `import zerograd` does for a zerograd process).
 MALLOC_ENV = {
-    "default": {},
+    "default": {"ZEROGRAD_TUNE_MALLOC": "0"},
     "tuned": {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(2**30)},
 }
 NOISY_SPREAD = 0.25
@@ -65,7 +68,8 @@ NOISY_SPREAD = 0.25
 
 # ---- running one measurement -----------------------------------------------------------
 def worker_env(threads: int, malloc: str, clock: str = "wall") -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MALLOC_") and k != "ZEROGRAD_TUNE_MALLOC"}
     env.pop("GLIBC_TUNABLES", None)
     env.update(MALLOC_ENV[malloc])
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):

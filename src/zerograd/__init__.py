@@ -16,6 +16,10 @@ Example:
 
 __version__ = "0.1.0"
 
+from zerograd.allocator import tune_malloc as _tune_malloc  # noqa: E402
+
+_tune_malloc()  # keep large freed blocks for the next step (see zerograd.allocator)
+
 from zerograd.config import Config, no_grad, test_mode, using_config  # noqa: E402
 from zerograd.core import (  # noqa: E402
     Function,
