@@ -20,20 +20,6 @@ from zerograd.allocator import tune_malloc as _tune_malloc  # noqa: E402
 
 _tune_malloc()  # keep large freed blocks for the next step (see zerograd.allocator)
 
-from zerograd.config import Config, no_grad, test_mode, using_config  # noqa: E402
-from zerograd.core import (  # noqa: E402
-    Function,
-    Parameter,
-    Variable,
-    as_array,
-    as_variable,
-)
-
-from zerograd.layers import Layer  # noqa: E402
-from zerograd.models import Model  # noqa: E402
-from zerograd.datasets import Dataset  # noqa: E402
-from zerograd.dataloaders import DataLoader, SeqDataLoader  # noqa: E402
-
 from zerograd import (  # noqa: E402, F401
     cuda,
     dataloaders,
@@ -47,6 +33,18 @@ from zerograd import (  # noqa: E402, F401
     transforms,
     utils,
 )
+from zerograd.config import Config, no_grad, test_mode, using_config  # noqa: E402
+from zerograd.core import (  # noqa: E402
+    Function,
+    Parameter,
+    Variable,
+    as_array,
+    as_variable,
+)
+from zerograd.dataloaders import DataLoader, SeqDataLoader  # noqa: E402
+from zerograd.datasets import Dataset  # noqa: E402
+from zerograd.layers import Layer  # noqa: E402
+from zerograd.models import Model  # noqa: E402
 
 __all__ = [
     "Variable",

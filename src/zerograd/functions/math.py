@@ -43,7 +43,6 @@ from zerograd.core import (  # noqa: F401  (re-exported: F.add, F.mul, ...)
 )
 from zerograd.cuda import get_array_module
 
-
 __all__ = [
     "Add",
     "AddConstant",
