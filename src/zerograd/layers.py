@@ -454,7 +454,40 @@ class Linear(Layer):
         return F.linear(x, self.W, self.b)
 
 
-class Conv2d(Layer):
+class _Convolution(Layer):
+    """What Conv2d and Deconv2d share: hyperparameters, a lazily sized ``W``, ``b``."""
+
+    def __init__(self, out_channels: int, kernel_size, stride=1, pad=0, nobias: bool = False,
+                 dtype=np.float32, in_channels: int | None = None):
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.pad = pad
+        self.dtype = dtype
+        self.W = Parameter(None, name="W")
+        if in_channels is not None:
+            self._init_W()
+        self.b = None if nobias else Parameter(np.zeros(out_channels, dtype=dtype), name="b")
+
+    def _W_shape(self, in_channels: int, kh: int, kw: int) -> tuple:
+        raise NotImplementedError
+
+    def _init_W(self, xp=np) -> None:
+        kh, kw = pair(self.kernel_size)
+        c = self.in_channels
+        scale = math.sqrt(1.0 / (c * kh * kw))
+        self.W.data = _normal(self._W_shape(c, kh, kw), scale, self.dtype, xp)
+
+    def forward(self, x):
+        if self.W.data is None:
+            self.in_channels = x.shape[1]
+            self._init_W(cuda.get_array_module(x))
+        return self._function(x, self.W, self.b, self.stride, self.pad)
+
+
+class Conv2d(_Convolution):
     """2-D convolution with ``W`` of shape ``(out_channels, in_channels, kh, kw)``.
 
     Args:
@@ -477,34 +510,13 @@ class Conv2d(Layer):
         (2, 8, 5, 5)
     """
 
-    def __init__(self, out_channels: int, kernel_size, stride=1, pad=0, nobias: bool = False,
-                 dtype=np.float32, in_channels: int | None = None):
-        super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.pad = pad
-        self.dtype = dtype
-        self.W = Parameter(None, name="W")
-        if in_channels is not None:
-            self._init_W()
-        self.b = None if nobias else Parameter(np.zeros(out_channels, dtype=dtype), name="b")
+    _function = staticmethod(F.conv2d)
 
-    def _init_W(self, xp=np) -> None:
-        kh, kw = pair(self.kernel_size)
-        c = self.in_channels
-        scale = math.sqrt(1.0 / (c * kh * kw))
-        self.W.data = _normal((self.out_channels, c, kh, kw), scale, self.dtype, xp)
-
-    def forward(self, x):
-        if self.W.data is None:
-            self.in_channels = x.shape[1]
-            self._init_W(cuda.get_array_module(x))
-        return F.conv2d(x, self.W, self.b, self.stride, self.pad)
+    def _W_shape(self, in_channels, kh, kw):
+        return (self.out_channels, in_channels, kh, kw)
 
 
-class Deconv2d(Layer):
+class Deconv2d(_Convolution):
     """2-D transposed convolution with ``W`` of shape ``(in_channels, out_channels, kh, kw)``.
 
     Args:
@@ -525,31 +537,10 @@ class Deconv2d(Layer):
         (1, 4, 10, 10)
     """
 
-    def __init__(self, out_channels: int, kernel_size, stride=1, pad=0, nobias: bool = False,
-                 dtype=np.float32, in_channels: int | None = None):
-        super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.pad = pad
-        self.dtype = dtype
-        self.W = Parameter(None, name="W")
-        if in_channels is not None:
-            self._init_W()
-        self.b = None if nobias else Parameter(np.zeros(out_channels, dtype=dtype), name="b")
+    _function = staticmethod(F.deconv2d)
 
-    def _init_W(self, xp=np) -> None:
-        kh, kw = pair(self.kernel_size)
-        c = self.in_channels
-        scale = math.sqrt(1.0 / (c * kh * kw))
-        self.W.data = _normal((c, self.out_channels, kh, kw), scale, self.dtype, xp)
-
-    def forward(self, x):
-        if self.W.data is None:
-            self.in_channels = x.shape[1]
-            self._init_W(cuda.get_array_module(x))
-        return F.deconv2d(x, self.W, self.b, self.stride, self.pad)
+    def _W_shape(self, in_channels, kh, kw):
+        return (in_channels, self.out_channels, kh, kw)
 
 
 class EmbedID(Layer):
