@@ -222,6 +222,20 @@ def _as_primals(name: str, primals) -> tuple[list, bool]:
 # =========================================================================================
 # Transforms
 # =========================================================================================
+def _differentiable_args(name: str, argnums, args, keep: bool) -> tuple[list, list, bool]:
+    """Replace the arguments selected by ``argnums`` with fresh leaf Variables.
+
+    Returns the new argument list, the leaves, and whether argnums was a single int.
+    """
+    nums, single = _normalize_argnums(name, argnums, len(args))
+    args = list(args)
+    leaves = []
+    for i in nums:
+        args[i] = _leaf(name, args[i], keep)
+        leaves.append(args[i])
+    return args, leaves, single
+
+
 def value_and_grad(f: Callable, argnums=0, has_aux: bool = False) -> Callable:
     """Make a function returning ``(f(*args), grad)`` from the same evaluation.
 
@@ -245,13 +259,8 @@ def value_and_grad(f: Callable, argnums=0, has_aux: bool = False) -> Callable:
     """
 
     def wrapper(*args):
-        nums, single = _normalize_argnums("value_and_grad", argnums, len(args))
-        keep = enable_backprop_var.get()
-        args = list(args)
-        leaves = []
-        for i in nums:
-            args[i] = _leaf("value_and_grad", args[i], keep)
-            leaves.append(args[i])
+        keep = enable_backprop_var.get()  # record the result's graph only if asked
+        args, leaves, single = _differentiable_args("value_and_grad", argnums, args, keep)
         with using_config("enable_backprop", True):
             out = f(*args)
             if has_aux:
@@ -359,13 +368,8 @@ def jacobian(f: Callable, argnums=0) -> Callable:
     """
 
     def wrapper(*args):
-        nums, single_arg = _normalize_argnums("jacobian", argnums, len(args))
-        keep = enable_backprop_var.get()
-        args = list(args)
-        leaves = []
-        for i in nums:
-            args[i] = _leaf("jacobian", args[i], keep)
-            leaves.append(args[i])
+        keep = enable_backprop_var.get()  # record the result's graph only if asked
+        args, leaves, single_arg = _differentiable_args("jacobian", argnums, args, keep)
         with using_config("enable_backprop", True):
             ys, single_out = _as_outputs(f(*args))
             result = []
