@@ -45,6 +45,7 @@ from zerograd.dataloaders import DataLoader, SeqDataLoader  # noqa: E402
 from zerograd.datasets import Dataset  # noqa: E402
 from zerograd.layers import Layer  # noqa: E402
 from zerograd.models import Model  # noqa: E402
+from zerograd.random import seed  # noqa: E402
 
 __all__ = [
     "Variable",
@@ -56,6 +57,7 @@ __all__ = [
     "test_mode",
     "as_array",
     "as_variable",
+    "seed",
     "Layer",
     "Model",
     "Dataset",

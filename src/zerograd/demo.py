@@ -13,8 +13,6 @@ import os
 import sys
 import time
 
-import numpy as np
-
 import zerograd
 import zerograd.functions as F
 from zerograd import optimizers
@@ -50,10 +48,10 @@ def evaluate(model, loader) -> tuple[float, float]:
 def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float = 1e-3,
           out: str = "out", seed: int = 0, gpu: bool = False) -> dict:
     """Train ``MLP((hidden, 10))`` with ReLU and Adam; return the history."""
-    np.random.seed(seed)  # the layers' initial weights
+    zerograd.seed(seed)  # the layers' initial weights
     train_set = MNISTSubset(train=True)
     test_set = MNISTSubset(train=False)
-    train_loader = DataLoader(train_set, batch_size, shuffle=True, gpu=gpu)
+    train_loader = DataLoader(train_set, batch_size, shuffle=True, gpu=gpu, seed=seed)
     test_loader = DataLoader(test_set, batch_size, shuffle=False, gpu=gpu)
 
     model = MLP((hidden, 10), activation=F.relu)

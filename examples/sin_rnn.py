@@ -1,0 +1,104 @@
+"""The book's sine-wave RNN (step 59): predict the next value of a noisy sine wave.
+
+One RNN layer (hidden 100) and a linear output read the wave one value at a time;
+truncated backpropagation through time updates the weights every 30 steps and then
+cuts the graph (``loss.unchain_backward()``). Prints the mean loss per epoch, then
+predicts a cosine wave it never saw and saves prediction vs truth as
+``<out>/sin_rnn.png``.
+
+    python examples/sin_rnn.py [--epochs 100] [--gpu] [--out out]
+"""
+
+import numpy as np
+from common import Timer, limit, parser, pyplot, save_figure, setup, to_device
+
+import zerograd
+import zerograd.functions as F
+import zerograd.layers as L
+from zerograd import optimizers
+from zerograd.datasets import SinCurve
+from zerograd.models import Model
+
+
+class SimpleRNN(Model):
+    def __init__(self, hidden_size: int, out_size: int):
+        super().__init__()
+        self.rnn = L.RNN(hidden_size)
+        self.fc = L.Linear(out_size)
+
+    def reset_state(self) -> None:
+        self.rnn.reset_state()
+
+    def forward(self, x):
+        return self.fc(self.rnn(x))
+
+
+def train(model, train_set, args) -> float:
+    """Truncated BPTT over the wave, one value per step; returns the last epoch's loss."""
+    optimizer = optimizers.Adam().setup(model)
+    timer = Timer()
+    for epoch in range(1, args.epochs + 1):
+        model.reset_state()
+        loss, count, sum_loss = 0, 0, 0.0
+        for x, t in train_set:
+            y = model(to_device(x.reshape(1, 1), args.gpu))
+            loss += F.mean_squared_error(y, to_device(t.reshape(1, 1), args.gpu))
+            count += 1
+            if count % args.bptt_length == 0 or count == len(train_set):
+                model.cleargrads()
+                loss.backward()
+                loss.unchain_backward()  # truncate: the next chunk starts a new graph
+                optimizer.update()
+                sum_loss += float(loss.data)
+                loss = 0
+        print(f"epoch {epoch}  loss {sum_loss / count:.6f}  ({timer():.1f}s)")
+    return sum_loss / count
+
+
+def predict_cos(model, args):
+    """Feed a cosine wave one value at a time and collect the predicted next values."""
+    xs = np.cos(np.linspace(0, 4 * np.pi, 1000)).astype(np.float32)
+    model.reset_state()
+    predictions = []
+    with zerograd.no_grad():
+        for x in xs:
+            x = x.reshape(1, 1)
+            y = model(to_device(x, args.gpu))
+            predictions.append(float(y.data.item()))
+    return xs, np.array(predictions, dtype=np.float32)
+
+
+def plot(xs, predictions, args, name: str) -> None:
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(np.arange(len(xs)), xs, label="y = cos(x)")
+    ax.plot(np.arange(len(xs)), predictions, label="predicted")
+    ax.set(xlabel="step", ylabel="y")
+    ax.legend()
+    fig.tight_layout()
+    save_figure(fig, args, name)
+
+
+def main(argv=None) -> None:
+    p = parser("The book's sine-wave RNN with truncated BPTT (step 59).", 100)
+    p.add_argument("--hidden", type=int, default=100)
+    p.add_argument("--bptt-length", type=int, default=30)
+    args = p.parse_args(argv)
+    setup(args)
+
+    train_set = limit(SinCurve(train=True), args.limit)
+    model = SimpleRNN(args.hidden, 1)
+    if args.gpu:
+        model.to_gpu()
+    timer = Timer()
+    loss = train(model, train_set, args)
+    xs, predictions = predict_cos(model, args)
+    error = float(np.mean((predictions[:-1] - xs[1:]) ** 2))
+    print(f"result: loss {loss:.6f}  cos next-value MSE {error:.6f}  ({timer():.1f}s)")
+    plot(xs, predictions, args, "sin_rnn.png")
+
+
+if __name__ == "__main__":
+    main()
