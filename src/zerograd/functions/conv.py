@@ -254,6 +254,7 @@ class Conv2d(Function):
         # One matrix product for the whole batch: (OC, C*KH*KW) @ (C*KH*KW, N*OH*OW).
         # Building the columns is the one copy; the result is an (N, OC, OH, OW) view.
         col = view.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * oh * ow)
+        self._col = col  # the weight gradient multiplies the same columns
         y = (W.reshape(oc, c * kh * kw) @ col).reshape(oc, n, oh, ow).transpose(1, 0, 2, 3)
         if b is not None:
             y += b.reshape(1, oc, 1, 1)
@@ -266,7 +267,9 @@ class Conv2d(Function):
         if x.requires_grad:
             gx = deconv2d(gy, W, None, self.stride, self.pad, outsize=x.shape[2:])
         # d/dW = sum over batch and pixels of gy times the input windows.
-        gW = _conv2d_grad_w(x, gy, W.shape[2:], self.stride, self.pad) if W.requires_grad else None
+        gW = None
+        if W.requires_grad:
+            gW = _conv2d_grad_w(x, gy, W.shape[2:], self.stride, self.pad, col=self._col)
         if len(self.inputs) == 2:
             return gx, gW
         gb = sum(gy, axis=(0, 2, 3)) if self.inputs[2].requires_grad else None  # d/db = 1
@@ -311,18 +314,21 @@ class Conv2DGradW(Function):
     """The weight gradient of conv2d: ``gW[o, c, i, j] = sum gy[n, o, p, q] *
     x_pad[n, c, p*sh + i, q*sw + j]``, bilinear in ``x`` and ``gy``."""
 
-    def __init__(self, kernel_size, stride, pad):
+    def __init__(self, kernel_size, stride, pad, col=None):
         self.kernel_size = kernel_size
         self.stride = stride
         self.pad = pad
+        self.col = col  # x's columns when the forward convolution already built them
 
     def forward(self, x, gy):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.pad
         n, c = x.shape[:2]
         oc, oh, ow = gy.shape[1:]
-        view = _windows(x, kh, kw, sh, sw, ph, pw)[..., :oh, :ow]
+        col = self.col
+        if col is None:
+            view = _windows(x, kh, kw, sh, sw, ph, pw)[..., :oh, :ow]
+            col = view.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * oh * ow)
         # One matrix product over (batch, pixel): (OC, N*P) @ (N*P, C*KH*KW).
-        col = view.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * oh * ow)
         g = gy.transpose(1, 0, 2, 3).reshape(oc, n * oh * ow)
         return (g @ col.T).reshape(oc, c, kh, kw)
 
@@ -336,10 +342,11 @@ class Conv2DGradW(Function):
         return gx, ggy
 
 
-def _conv2d_grad_w(x, gy, kernel_size, stride, pad) -> Variable:
+def _conv2d_grad_w(x, gy, kernel_size, stride, pad, col=None) -> Variable:
     """conv2d's gradient with respect to W, ``(OC, C, KH, KW)``, as a function of ``x``
-    and ``gy`` (differentiable in both, for double backprop; deconv2d uses it too)."""
-    return Conv2DGradW(pair(kernel_size), pair(stride), pair(pad))(x, gy)
+    and ``gy`` (differentiable in both, for double backprop; deconv2d uses it too).
+    ``col``: x's im2col matrix, if the caller has it."""
+    return Conv2DGradW(pair(kernel_size), pair(stride), pair(pad), col)(x, gy)
 
 
 def conv2d(x, W, b=None, stride=1, pad=0) -> Variable:
