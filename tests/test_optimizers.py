@@ -374,3 +374,20 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         optimizer.save(str(path))
     assert path.read_bytes() == good
     assert [f.name for f in tmp_path.iterdir()] == ["opt.npz"]
+
+
+@pytest.mark.parametrize("name", ["MomentumSGD", "Adam"])
+def test_state_follows_the_parameter_to_another_device(name, xp):
+    # State made on the CPU moves with its parameter (model.to_gpu() after training
+    # started); on NumPy alone this checks that nothing moves needlessly.
+    w = Parameter(np.array([1.0, -2.0]))
+    opt = getattr(O, name)().setup([w])
+    w.grad = Parameter(np.array([0.5, 0.5]))
+    opt.update()
+    w.data = xp.asarray(w.data)
+    w.grad = Parameter(xp.asarray(np.array([0.5, 0.5])))
+    opt.update()
+    for value in opt.state_of(w).values():
+        if hasattr(value, "shape"):
+            assert get_array_module(value) is xp
+    assert get_array_module(w.data) is xp

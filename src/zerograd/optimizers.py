@@ -33,7 +33,7 @@ from collections.abc import Callable
 import numpy as np
 
 from zerograd.core import Parameter, as_variable
-from zerograd.cuda import as_numpy, get_array_module
+from zerograd.cuda import as_cupy, as_numpy, get_array_module
 from zerograd.utils.io import atomic_savez
 
 __all__ = [
@@ -150,12 +150,21 @@ class Optimizer:
         return {}
 
     def state_of(self, param: Parameter) -> dict:
-        """The state dict of ``param`` (created by ``init_state`` on first use)."""
+        """The state dict of ``param`` (created by ``init_state`` on first use).
+
+        The state follows its parameter's device: after ``model.to_gpu()`` (or
+        ``to_cpu()``) the arrays move on the next update.
+        """
         entry = self._states.get(id(param))
         if entry is None or entry[0] is not param:
             entry = (param, self.init_state(param))
             self._states[id(param)] = entry
-        return entry[1]
+        state = entry[1]
+        xp = get_array_module(param.data)
+        for slot, value in state.items():
+            if hasattr(value, "shape") and get_array_module(value) is not xp:
+                state[slot] = as_numpy(value) if xp is np else as_cupy(value)
+        return state
 
     def state_dict(self) -> dict:
         """The optimizer's state as a flat dict of NumPy arrays.
