@@ -171,11 +171,16 @@ def _root(ys: list, cotangents: list):
     return total, None
 
 
-def _cotangent(name: str, value, y: Variable, k: int) -> Variable:
+def _direction(value, like: Variable):
+    """``value`` as a Variable without gradient, of ``like``'s dtype and device."""
     if isinstance(value, Variable):
-        v = value
-    else:
-        v = Variable(get_array_module(y.data).asarray(value, dtype=y.dtype), requires_grad=False)
+        return value
+    data = get_array_module(like.data).asarray(value, dtype=like.dtype)
+    return Variable(data, requires_grad=False)
+
+
+def _cotangent(name: str, value, y: Variable, k: int) -> Variable:
+    v = _direction(value, y)
     if v.shape != y.shape:
         raise ValueError(
             f"{name}: cotangent {k} has shape {v.shape}, but output {k} of the function has "
@@ -185,10 +190,7 @@ def _cotangent(name: str, value, y: Variable, k: int) -> Variable:
 
 
 def _tangent(name: str, value, x: Variable, k: int) -> Variable:
-    if isinstance(value, Variable):
-        v = value
-    else:
-        v = Variable(get_array_module(x.data).asarray(value, dtype=x.dtype), requires_grad=False)
+    v = _direction(value, x)
     if v.shape != x.shape:
         raise ValueError(
             f"{name}: tangent {k} has shape {v.shape}, but primal {k} has shape {x.shape}; "
