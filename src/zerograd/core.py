@@ -122,7 +122,12 @@ class Variable:
         if data is not None and not isinstance(data, _ndarray) and not cuda.is_cupy_array(
             data
         ):
-            hint = f"np.array({data!r})" if np.isscalar(data) else "np.asarray(data)"
+            if isinstance(data, np.generic):  # a NumPy scalar, e.g. from x.data.sum()
+                hint = "np.asarray(data)"
+            elif np.isscalar(data):
+                hint = f"np.array({data!r})"
+            else:
+                hint = "np.asarray(data)"
             raise TypeError(
                 f"Variable: data must be a NumPy or CuPy ndarray or None, got "
                 f"{type(data).__name__}; wrap it first, e.g. Variable({hint})"
@@ -361,7 +366,7 @@ class Function:
         (variable(6.0), variable(2.0))
     """
 
-    inputs: list
+    inputs: tuple
     outputs: list
     generation: int = 0
 
