@@ -13,8 +13,10 @@ Example:
 
 from __future__ import annotations
 
+from zerograd.config import Config
 from zerograd.core import Function, Variable, as_variable
 from zerograd.functions.array import reshape, sum_to, transpose
+from zerograd.utils.shape import sum_to as sum_to_array
 
 __all__ = [
     "MatMul",
@@ -93,12 +95,21 @@ class Linear(Function):
 
     def backward(self, gy):
         x, W, b = self.inputs
-        gx = matmul(gy, W.T) if x.requires_grad else None  # d/dx (xW + b) = gy W^T
-        gW = None
-        if W.requires_grad:  # d/dW = x^T gy, over every leading axis of x
-            x2 = reshape(x, (-1, x.shape[-1]))
-            gW = matmul(x2.T, reshape(gy, (-1, gy.shape[-1])))
-        gb = None if b.data is None else sum_to(gy, b.shape)  # d/db = 1, summed over rows
+        need_x, need_W, need_b = x.requires_grad, W.requires_grad, b.data is not None
+        n_in, n_out = W.shape
+        if Config.enable_backprop:
+            # The graph is recorded (create_graph=True): Functions, differentiable again.
+            gx = matmul(gy, W.T) if need_x else None  # d/dx (xW + b) = gy W^T
+            # d/dW = x^T gy, over every leading axis of x
+            gW = matmul(reshape(x, (-1, n_in)).T, reshape(gy, (-1, n_out))) if need_W else None
+            gb = sum_to(gy, b.shape) if need_b else None  # d/db = 1, summed over rows
+        else:
+            # Nothing to record: the same formulas on arrays, without the dozen Function
+            # calls above (they dominate small layers, such as an LSTM step at batch 1).
+            gy, x, W = gy.data, x.data, W.data
+            gx = gy @ W.T if need_x else None
+            gW = x.reshape(-1, n_in).T @ gy.reshape(-1, n_out) if need_W else None
+            gb = sum_to_array(gy, b.shape) if need_b else None
         return gx, gW, gb
 
 
