@@ -256,6 +256,7 @@ class Conv2d(Function):
         col = view.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * oh * ow)
         self._col = col  # the weight gradient multiplies the same columns
         y = (W.reshape(oc, c * kh * kw) @ col).reshape(oc, n, oh, ow).transpose(1, 0, 2, 3)
+        y = get_array_module(y).ascontiguousarray(y)
         if b is not None:
             y += b.reshape(1, oc, 1, 1)
         return y
