@@ -1,6 +1,7 @@
 """Tests for zerograd.layers: registration, weights I/O, and each layer's maths."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -569,3 +570,41 @@ def test_lazy_parameters_load_onto_the_layers_device(xp):
     lazy.load_state_dict(source.state_dict())
     assert type(lazy.W.data) is type(lazy.b.data) is type(xp.zeros(1))
     assert lazy(xp.ones((1, 2), dtype=np.float32)).shape == (1, 3)
+
+
+@pytest.mark.parametrize("make, state, message", [
+    (lambda: L.Linear(3), {"W": np.zeros((4, 5), np.float32), "b": np.zeros(3, np.float32)},
+     "'W': shape (4, 5) given, the layer expects (?, 3)"),
+    (lambda: L.Conv2d(8, kernel_size=3, pad=1),
+     {"W": np.zeros((8, 3, 5, 5), np.float32), "b": np.zeros(8, np.float32)},
+     "'W': shape (8, 3, 5, 5) given, the layer expects (8, ?, 3, 3)"),
+])
+def test_loading_into_a_lazy_layer_checks_the_known_sizes(make, state, message):
+    layer = make()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        layer.load_state_dict(state)
+    assert layer.W.data is None  # nothing was loaded
+
+
+def test_loading_into_a_lazy_layer_sets_its_input_size():
+    linear = L.Linear(3)
+    linear.load_state_dict({"W": np.ones((4, 3), np.float32), "b": np.zeros(3, np.float32)})
+    assert linear.in_size == 4
+    conv = L.Conv2d(8, kernel_size=3, pad=1)
+    conv.load_state_dict({"W": np.ones((8, 2, 3, 3), np.float32), "b": np.zeros(8, np.float32)})
+    assert conv.in_channels == 2
+    assert conv(np.zeros((1, 2, 6, 6), np.float32)).shape == (1, 8, 6, 6)
+    deconv = L.Deconv2d(8, kernel_size=3)
+    deconv.load_state_dict({"W": np.ones((5, 8, 3, 3), np.float32),
+                            "b": np.zeros(8, np.float32)})
+    assert deconv.in_channels == 5
+
+
+def test_loaded_entries_go_to_the_device_the_layer_was_moved_to(xp):
+    # A layer with nothing created yet (no bias, lazy W) still loads onto the GPU.
+    source = L.Conv2d(4, kernel_size=3, nobias=True, in_channels=2)
+    target = L.Conv2d(4, kernel_size=3, nobias=True)
+    if xp is not np:
+        target.to_gpu()
+    target.load_state_dict(source.state_dict())
+    assert isinstance(target.W.data, xp.ndarray)

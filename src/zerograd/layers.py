@@ -167,6 +167,14 @@ class Layer:
         self._buffers[name] = None
         object.__setattr__(self, name, array)
 
+    def _expected_shape(self, name: str) -> tuple | None:
+        """The shape entry ``name`` must have when it is loaded before being created
+        (None: no constraint; None inside the tuple: a size learnt from the input)."""
+        return None
+
+    def _after_load(self) -> None:
+        """Called after load_state_dict: derive sizes from what was loaded."""
+
     def __call__(self, *inputs, **kwargs):
         return self.forward(*inputs, **kwargs)
 
@@ -229,6 +237,7 @@ class Layer:
         for param in self.params():
             param.to_cpu()
         for layer in self._layers():
+            object.__setattr__(layer, "_on_gpu", False)
             for name in layer._buffers:
                 array = layer.__dict__[name]
                 if array is not None:
@@ -244,6 +253,7 @@ class Layer:
         for param in self.params():
             param.to_gpu()
         for layer in self._layers():
+            object.__setattr__(layer, "_on_gpu", True)  # for arrays created later
             for name in layer._buffers:
                 array = layer.__dict__[name]
                 if array is not None:
@@ -319,6 +329,16 @@ class Layer:
                     problems.append(
                         f"{key!r}: dtype {value.dtype} given, the layer has {np.dtype(expected)}"
                     )
+                shape = layer._expected_shape(name)  # None stands for a size not known yet
+                if shape is not None and (
+                    len(shape) != value.ndim
+                    or any(e is not None and e != v for e, v in zip(shape, value.shape))
+                ):
+                    wanted = tuple("?" if e is None else e for e in shape)
+                    problems.append(
+                        f"{key!r}: shape {value.shape} given, the layer expects "
+                        f"{wanted}".replace("'?'", "?")
+                    )
             updates.append((layer, name, value, current))
         if strict:
             problems += [f"unexpected {key!r} (no such entry in the layer)"
@@ -332,6 +352,8 @@ class Layer:
             )
         for layer, name, value, current in updates:
             _assign(layer, name, value, current)
+        for layer in self._layers():
+            layer._after_load()
 
     def save_weights(self, path: str | os.PathLike) -> None:
         """Save every Parameter and buffer to ``path`` as an ``.npz`` archive.
@@ -398,9 +420,8 @@ def _assign(layer: Layer, name: str, value: Any, current: Any) -> None:
         on_cpu = isinstance(current, np.ndarray)
         current[...] = cuda.as_numpy(value) if on_cpu else cuda.as_cupy(value)
         return
-    # Not created yet: put it where the layer's other arrays are (the GPU after to_gpu).
-    on_gpu = any(cuda.is_cupy_array(_array_of(layer.__dict__[n]))
-                 for n in (*layer._params, *layer._buffers))
+    # Not created yet: put it on the device the layer was last moved to.
+    on_gpu = getattr(layer, "_on_gpu", False)
     array = cuda.as_cupy(value) if on_gpu else cuda.as_numpy(value)
     array = array.copy() if array is value else array
     if isinstance(obj, Variable):
@@ -447,6 +468,13 @@ class Linear(Layer):
         self.W.data = _normal((self.in_size, self.out_size), math.sqrt(1.0 / self.in_size),
                               self.dtype, xp)
 
+    def _expected_shape(self, name):
+        return (self.in_size, self.out_size) if name == "W" else None
+
+    def _after_load(self):
+        if self.W.data is not None:
+            self.in_size = self.W.data.shape[0]
+
     def forward(self, x):
         if self.W.data is None:
             self.in_size = x.shape[-1]
@@ -471,8 +499,15 @@ class _Convolution(Layer):
             self._init_W()
         self.b = None if nobias else Parameter(np.zeros(out_channels, dtype=dtype), name="b")
 
-    def _W_shape(self, in_channels: int, kh: int, kw: int) -> tuple:
+    def _W_shape(self, in_channels: int | None, kh: int, kw: int) -> tuple:
         raise NotImplementedError
+
+    def _expected_shape(self, name):
+        return self._W_shape(self.in_channels, *pair(self.kernel_size)) if name == "W" else None
+
+    def _after_load(self):
+        if self.W.data is not None:
+            self.in_channels = self.W.data.shape[self._W_shape(None, 1, 1).index(None)]
 
     def _init_W(self, xp=np) -> None:
         kh, kw = pair(self.kernel_size)
