@@ -608,3 +608,11 @@ def test_loaded_entries_go_to_the_device_the_layer_was_moved_to(xp):
         target.to_gpu()
     target.load_state_dict(source.state_dict())
     assert isinstance(target.W.data, xp.ndarray)
+
+
+def test_loading_a_npy_file_says_what_it_is(tmp_path):
+    path = tmp_path / "single.npy"
+    np.save(path, np.zeros(3))
+    layer = L.Linear(2, in_size=3)
+    with pytest.raises(ValueError, match=r"single array \(\.npy\)"):
+        layer.load_weights(path)

@@ -31,7 +31,7 @@ import zerograd.functions as F
 from zerograd import cuda
 from zerograd.config import Config
 from zerograd.core import Function, Parameter, Variable
-from zerograd.utils.io import atomic_savez
+from zerograd.utils.io import NotAnArchiveError, atomic_savez, load_npz
 from zerograd.utils.shape import pair
 
 __all__ = [
@@ -389,11 +389,10 @@ class Layer:
         """
         path = os.fspath(path)
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                state = {key.replace("/", "."): archive[key] for key in archive.files}
+            state = {key.replace("/", "."): value for key, value in load_npz(path).items()}
         except (FileNotFoundError, IsADirectoryError, PermissionError):
             raise
-        except AttributeError:  # np.load gave a single array: a .npy, not an .npz
+        except NotAnArchiveError:
             raise ValueError(
                 f"{type(self).__name__}.load_weights: {path!r} holds a single array (.npy), "
                 "not an .npz archive of named weights; save with save_weights()"

@@ -34,7 +34,7 @@ import numpy as np
 
 from zerograd.core import Parameter, as_variable
 from zerograd.cuda import as_cupy, as_numpy, get_array_module
-from zerograd.utils.io import atomic_savez
+from zerograd.utils.io import NotAnArchiveError, atomic_savez, load_npz
 
 __all__ = [
     "Optimizer",
@@ -261,9 +261,18 @@ class Optimizer:
         atomic_savez(path, self.state_dict())
 
     def load(self, path: str) -> None:
-        """Restore the state written by :meth:`save`."""
-        with np.load(path) as npz:
-            state = {key: npz[key] for key in npz.files}
+        """Restore the state written by :meth:`save`.
+
+        Raises:
+            ValueError: when the file is not an ``.npz`` archive or does not fit.
+        """
+        try:
+            state = load_npz(path)
+        except NotAnArchiveError:
+            raise ValueError(
+                f"{type(self).__name__}.load: {path!r} holds a single array (.npy), not "
+                "the .npz archive that Optimizer.save writes"
+            ) from None
         self.load_state_dict(state)
 
 

@@ -24,6 +24,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from zerograd.utils.io import give_default_mode
+
 __all__ = ["DownloadError", "ChecksumError", "cache_dir", "get_file", "sha256sum"]
 
 _CHUNK = 1 << 16
@@ -197,6 +199,7 @@ def get_file(url: str, file_name: str | None = None, sha256: str | None = None) 
         prefix=f".{os.path.basename(file_name)}.", suffix=".part", dir=os.path.dirname(path)
     )
     try:
+        give_default_mode(fd)
         with os.fdopen(fd, "wb") as tmp:
             try:
                 actual = _download(url, tmp, file_name)

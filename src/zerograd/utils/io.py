@@ -17,6 +17,23 @@ import tempfile
 import numpy as np
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def give_default_mode(fd: int) -> None:
+    """Give a file made by ``tempfile.mkstemp`` (mode 0600) the mode a plain ``open``
+    would have given it (0666 less the umask), so that it keeps that mode when renamed
+    into place."""
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o666 & ~_UMASK)
+
+
 def atomic_savez(path: str | os.PathLike, arrays: dict) -> None:
     """Write ``arrays`` (name -> NumPy array) to exactly ``path`` as an ``.npz``.
 
@@ -28,6 +45,7 @@ def atomic_savez(path: str | os.PathLike, arrays: dict) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
+        give_default_mode(fd)
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)  # a file object: NumPy adds no ".npz" suffix
             f.flush()
@@ -49,3 +67,22 @@ def atomic_savez(path: str | os.PathLike, arrays: dict) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+class NotAnArchiveError(ValueError):
+    """The file is a single NumPy array (``.npy``), not an ``.npz`` archive."""
+
+
+def load_npz(path: str | os.PathLike) -> dict:
+    """Read a whole ``.npz`` archive into a dict of arrays (no pickles are loaded).
+
+    Raises:
+        NotAnArchiveError: when the file holds a single array (``.npy``).
+        OSError, ValueError, zipfile.BadZipFile: when it cannot be read (truncated,
+            corrupt, not NumPy's format).
+    """
+    loaded = np.load(os.fspath(path), allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise NotAnArchiveError(f"{os.fspath(path)!r} holds a single array, not an archive")
+    with loaded:
+        return {key: loaded[key] for key in loaded.files}
