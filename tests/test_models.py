@@ -242,3 +242,13 @@ def test_resnet_block_on_each_device(xp):
     assert y.shape == (2, 4, 2, 2) and type(y.data) is type(x)
     with test_mode():
         assert block(x).shape == (2, 4, 2, 2)
+
+
+def test_bad_arguments_are_explained():
+    with pytest.raises(ValueError, match="fc_output_sizes is empty"):
+        MLP(())
+    lm = TransformerLM(vocab_size=5, embed_dim=8, num_heads=2, num_layers=1, max_len=4)
+    with pytest.raises(ValueError, match="top_k must be at least 1"):
+        lm.generate([1, 2], 3, top_k=0)
+    with pytest.raises(ValueError, match="non-empty sequence"):
+        lm.generate([], 3)

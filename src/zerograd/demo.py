@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gpu", action="store_true", help="train on the GPU (CuPy)")
     args = parser.parse_args(argv)
+    if args.epochs < 1 or args.batch_size < 1 or args.hidden < 1:
+        parser.error("--epochs, --batch-size and --hidden must be at least 1")
     history = train(args.epochs, args.batch_size, args.hidden, args.lr, args.out,
                     args.seed, args.gpu)
     print(f"held-out accuracy {history['test_acc'][-1]:.4f} in {history['seconds']:.1f}s")

@@ -137,6 +137,11 @@ class MLP(Model):
 
     def __init__(self, fc_output_sizes: Sequence[int], activation: Callable = F.sigmoid):
         super().__init__()
+        if len(fc_output_sizes) == 0:
+            raise ValueError(
+                "MLP: fc_output_sizes is empty; give the output size of each layer, e.g. "
+                "MLP((100, 10))"
+            )
         self.activation = activation
         self.layers = []
         for i, out_size in enumerate(fc_output_sizes):
@@ -466,6 +471,16 @@ class TransformerLM(Model):
         """
         rng = np.random.default_rng() if rng is None else rng
         ids = np.array(cuda.as_numpy(start_ids), dtype=np.int64)
+        if ids.ndim not in (1, 2) or ids.shape[-1] == 0:
+            raise ValueError(
+                f"TransformerLM.generate: start_ids must be a non-empty sequence of ids "
+                f"(T,) or a batch (N, T), got shape {ids.shape}; start from at least one id"
+            )
+        if top_k is not None and top_k < 1:
+            raise ValueError(
+                f"TransformerLM.generate: top_k must be at least 1, got {top_k}; use "
+                "None to sample from every token"
+            )
         single = ids.ndim == 1
         if single:
             ids = ids[None]
