@@ -14,6 +14,7 @@ import weakref
 import numpy as np
 import pytest
 
+import zerograd.functions as F
 from zerograd import Config, Function, Parameter, Variable, as_array, as_variable, no_grad
 from zerograd.core import Add, Mul, MulConstant, SubFromConstant
 from zerograd.functions import Exp, Square, exp, sin, square, tanh
@@ -836,3 +837,51 @@ def test_set_creator():
     z = Variable(np.array(0.0))
     z.set_creator(f)
     assert z.creator is f and z.generation == y.generation
+
+
+# =========================================================================================
+# Regressions found in review
+# =========================================================================================
+def test_power_zero_and_zero_base_give_finite_gradients():
+    # x ** 0 differentiates to 0, not 0 * inf = NaN at x = 0 (a polynomial's constant term).
+    x = Variable(np.array([0.0, 1.0, 2.0]))
+    coefficients = [1.0, 2.0, 3.0]
+    y = sum(c * x**i for i, c in enumerate(coefficients))
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 8.0, 14.0])
+    # d/dy x^y at x = 0 is taken as 0, as PyTorch does.
+    x = Variable(np.array([0.0, 1.0]))
+    e = Variable(np.array([2.0, 2.0]))
+    (x**e).sum().backward()
+    np.testing.assert_array_equal(e.grad.data, [0.0, 0.0])
+    np.testing.assert_array_equal(x.grad.data, [0.0, 2.0])
+
+
+def test_third_derivative_of_a_square_at_zero_is_zero():
+    x = Variable(np.array(0.0))
+    y = x**2
+    y.backward(create_graph=True)
+    for _ in range(2):
+        g = x.grad
+        x.cleargrad()
+        g.backward(create_graph=True)
+    assert float(x.grad.data) == 0.0
+
+
+def test_root_gradient_given_as_an_array():
+    # The book's step 7 sets y.grad to an ndarray before calling backward.
+    x = Variable(np.ones((2, 2)))
+    W = Variable(np.ones((2, 3)))
+    y = F.linear(x, W)
+    y.grad = np.full((2, 3), 2.0)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, np.full((2, 2), 6.0))
+
+
+@pytest.mark.parametrize("c", [np.int64(3), np.float64(3.0), np.int32(3)])
+def test_numpy_scalars_keep_float32(c):
+    x = Variable(np.ones(3, np.float32))
+    y = x**c * c + c
+    y.sum().backward()
+    assert y.dtype == np.float32
+    assert x.grad.dtype == np.float32

@@ -165,3 +165,22 @@ def test_non_float_inputs_pass_through():
         return x[idx]
 
     check_backward(take, _x((4,)), np.array([0, 2, 2]))
+
+
+def test_non_array_inputs_pass_through():
+    import zerograd.functions as F
+
+    x = np.random.default_rng(0).standard_normal(4)
+    check_backward(lambda v, slope: F.leaky_relu(v, slope), x, 0.1)
+
+
+def test_a_nan_gradient_is_reported_as_a_mismatch():
+    class NaNGrad(Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            return gy * np.nan
+
+    with pytest.raises(AssertionError, match="gradient of input 0"):
+        check_torch(lambda x: NaNGrad()(x), lambda t: t * 2, np.ones(3))

@@ -220,6 +220,8 @@ class Variable:
         if self.grad is None:
             xp = cuda.get_array_module(self.data)
             self.grad = _wrap(xp.ones_like(self.data), False)
+        elif not isinstance(self.grad, Variable):  # the book's step 7: y.grad = np.array(1.0)
+            self.grad = _wrap(self.grad, False)
         if self.creator is None:
             return
         token = enable_backprop_var.set(create_graph)
@@ -546,7 +548,8 @@ def _run_backward(root: Variable, retain_grad: bool, create_graph: bool) -> None
             elif create_graph:
                 x.grad = x.grad + gx
             else:
-                x.grad = _wrap(x.grad.data + gx.data, False)
+                prev = x.grad.data if isinstance(x.grad, Variable) else x.grad  # user-set array
+                x.grad = _wrap(prev + gx.data, False)
         if not retain_grad:
             for y in outputs:
                 y = y()
@@ -614,9 +617,9 @@ def _operand(value: Any, like: Variable) -> Variable:
     if isinstance(value, Variable):
         return value
     xp = cuda.get_array_module(like.data)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if _is_constant(value):
         kind = like.data.dtype.kind
-        if kind in "fc" or (kind in "iu" and isinstance(value, int)):
+        if kind in "fc" or (kind in "iu" and isinstance(value, (int, np.integer))):
             return _wrap(xp.asarray(value, dtype=like.data.dtype), False)
     return _wrap(as_array(value, xp), False)
 
@@ -681,6 +684,9 @@ class Pow(Function):
     def backward(self, gy):
         (x,) = self.inputs
         c = self.c
+        if c == 0:
+            # d/dx x^0 = 0; the general formula would give 0 * inf = NaN at x = 0.
+            return gy * 0
         return gy * c * x ** (c - 1)  # d/dx x^c = c x^(c-1)
 
 
@@ -691,12 +697,19 @@ class PowVariable(Function):
         return x**y
 
     def backward(self, gz):
+        from zerograd.functions.array import where
         from zerograd.functions.math import log
 
         x, y = self.inputs
         z = self.outputs[0]()
         gx = gz * y * x ** (y - 1) if x.requires_grad else None  # d/dx x^y = y x^(y-1)
-        gy = gz * z * log(x) if y.requires_grad else None  # d/dy x^y = x^y log x
+        gy = None
+        if y.requires_grad:
+            # d/dy x^y = x^y log x, taken as 0 where x = 0 (as PyTorch does) instead of
+            # 0 * -inf = NaN: log is evaluated at 1 there.
+            xp = cuda.get_array_module(x.data)
+            safe_x = where(x.data == 0, xp.ones_like(x.data), x)
+            gy = gz * z * log(safe_x)
         return gx, gy
 
 
@@ -758,8 +771,10 @@ class DivFromConstant(_ConstantOperand):
 
 
 def _is_constant(value) -> bool:
-    """A Python (or NumPy float64/int) number, which operators keep as a number."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A Python or NumPy real number (not a bool), which operators keep as a number."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
 
 
 def add(x0, x1) -> Variable:

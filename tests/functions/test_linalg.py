@@ -112,3 +112,15 @@ def test_linear_float32_stays_float32(xp, rng):
     np.testing.assert_allclose(
         as_numpy(y.data), as_numpy(x.data) @ as_numpy(W.data) + as_numpy(b.data), rtol=1e-5
     )
+
+
+def test_linear_without_bias_under_the_debugging_aids():
+    from zerograd.debug import detect_anomaly, trace_backward
+
+    W = Variable(np.ones((2, 3)))
+    with trace_backward() as trace:
+        F.linear(Variable(np.ones((2, 2))), W).sum().backward()
+    assert "Linear" in str(trace)
+    with pytest.raises(FloatingPointError, match="Linear.forward"):
+        with detect_anomaly():
+            F.linear(Variable(np.array([[np.inf, 1.0]])), W)

@@ -87,15 +87,19 @@ def matmul(x, W) -> Variable:
 
 
 class Linear(Function):
-    def forward(self, x, W, b):
+    """``x @ W + b``; inputs ``x, W`` or ``x, W, b``."""
+
+    def forward(self, x, W, b=None):
         y = x @ W
         if b is not None:
             y += b
         return y
 
     def backward(self, gy):
-        x, W, b = self.inputs
-        need_x, need_W, need_b = x.requires_grad, W.requires_grad, b.data is not None
+        x, W = self.inputs[:2]
+        b = self.inputs[2] if len(self.inputs) == 3 else None
+        need_x, need_W = x.requires_grad, W.requires_grad
+        need_b = b is not None and b.requires_grad
         n_in, n_out = W.shape
         if Config.enable_backprop:
             # The graph is recorded (create_graph=True): Functions, differentiable again.
@@ -110,7 +114,7 @@ class Linear(Function):
             gx = gy @ W.T if need_x else None
             gW = x.reshape(-1, n_in).T @ gy.reshape(-1, n_out) if need_W else None
             gb = sum_to_array(gy, b.shape) if need_b else None
-        return gx, gW, gb
+        return (gx, gW) if b is None else (gx, gW, gb)
 
 
 def linear(x, W, b=None) -> Variable:
@@ -132,7 +136,7 @@ def linear(x, W, b=None) -> Variable:
             f"x.shape={x.shape}, W.shape={W.shape}; W is (in, out), not PyTorch's (out, in)"
         )
     if b is None:
-        return Linear()(x, W, Variable(None, requires_grad=False))
+        return Linear()(x, W)
     return Linear()(x, W, b)
 
 
