@@ -238,3 +238,8 @@ def test_float32_stays_float32(rng):
     x.cleargrad()
     g.sum().backward()
     assert x.grad.dtype == np.float32
+
+
+def test_leaky_relu_does_not_truncate_integers():
+    y = F.leaky_relu(np.array([-2, 3]))
+    np.testing.assert_allclose(y.data, [-0.4, 3.0])

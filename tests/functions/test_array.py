@@ -411,3 +411,7 @@ def test_float32_stays_float32_in_shape_functions(rng):
     y = F.mean(F.clip(F.stack([y, y]), -1.0, 1.0)) + F.average(F.where(x.data > 0, x, 0.0))
     y.backward()
     assert y.dtype == np.float32 and x.grad.dtype == np.float32
+
+
+def test_clip_does_not_truncate_integers():
+    np.testing.assert_allclose(F.clip(np.arange(5), 1.5, 3.5).data, [1.5, 1.5, 2, 3, 3.5])

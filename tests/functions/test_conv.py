@@ -307,3 +307,15 @@ def test_errors_name_op_and_shapes():
         F.col2im(np.zeros((3, 4)), (1, 1, 4, 4), 2, 2)
     with pytest.raises(ValueError, match=r"pair: expected an int or a pair"):
         F.conv2d(x, np.zeros((2, 3, 3, 3)), stride=(1, 2, 3))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: F.conv2d(x, np.ones((1, 1, 3, 3)), stride=0), "stride >= 1"),
+    (lambda x: F.conv2d(x, np.ones((1, 1, 3, 3)), pad=-1), "pad >= 0"),
+    (lambda x: F.deconv2d(x, np.ones((1, 1, 3, 3)), stride=(1, 0)), "stride >= 1"),
+    (lambda x: F.pooling(x, 0), "kernel_size >= 1"),
+    (lambda x: F.average_pooling(x, 2, stride=1, pad=2), "more than half the kernel"),
+])
+def test_impossible_geometry_is_explained(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(np.ones((1, 1, 4, 4)))

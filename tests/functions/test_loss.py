@@ -278,3 +278,11 @@ def test_float32_losses_stay_float32(rng):
                 F.sigmoid(x), np.zeros((4, 3))))
     loss.backward()
     assert loss.dtype == np.float32 and x.grad.dtype == np.float32
+
+
+def test_mean_squared_error_against_a_number_keeps_float32():
+    x = Variable(np.ones(3, np.float32))
+    loss = F.mean_squared_error(x, 0.0)
+    loss.backward()
+    assert loss.dtype == np.float32 and x.grad.dtype == np.float32
+    assert float(loss.data) == 1.0

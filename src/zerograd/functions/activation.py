@@ -114,7 +114,8 @@ class LeakyReLU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        return xp.where(x > 0, x, x * self.slope).astype(x.dtype, copy=False)
+        y = xp.where(x > 0, x, x * self.slope)
+        return y.astype(x.dtype, copy=False) if x.dtype.kind == "f" else y
 
     def backward(self, gy):
         (x,) = self.inputs

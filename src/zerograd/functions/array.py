@@ -378,6 +378,8 @@ class Clip(Function):
 
     def forward(self, x):
         y = get_array_module(x).clip(x, self.x_min, self.x_max)
+        if x.dtype.kind != "f":  # integers are clipped to float bounds, not truncated
+            return y
         return y.astype(x.dtype, copy=False)  # NumPy 1.x: 0-d float32 with a float
 
     def backward(self, gy):

@@ -100,6 +100,21 @@ def _col2im_array(col, img_shape, sh, sw, ph, pw):
     return img[:, :, ph : ph + h, pw : pw + w]
 
 
+def _geometry(op: str, kernel_size, stride, pad) -> tuple:
+    """kernel_size, stride and pad as pairs, checked (kernel and stride at least 1,
+    pad at least 0); kernel_size may be None where W gives it."""
+    stride, pad = pair(stride), pair(pad)
+    kernel = None if kernel_size is None else pair(kernel_size)
+    if min(stride) < 1 or min(pad) < 0 or (kernel is not None and min(kernel) < 1):
+        got = f"stride={stride}, pad={pad}"
+        if kernel is not None:
+            got = f"kernel_size={kernel}, " + got
+        raise ValueError(
+            f"{op}: expected kernel_size >= 1, stride >= 1 and pad >= 0, got {got}"
+        )
+    return kernel, stride, pad
+
+
 def _check_images(op: str, name: str, x) -> None:
     if x.ndim != 4:
         raise ValueError(
@@ -194,7 +209,7 @@ def im2col(x, kernel_size, stride=1, pad=0, to_matrix: bool = True) -> Variable:
     """
     x = as_variable(x)
     _check_images("im2col", "x", x)
-    kernel_size, stride, pad = pair(kernel_size), pair(stride), pair(pad)
+    kernel_size, stride, pad = _geometry("im2col", kernel_size, stride, pad)
     _check_outsize("im2col", *x.shape[2:], *kernel_size, *stride, *pad)
     return Im2col(kernel_size, stride, pad, to_matrix)(x)
 
@@ -223,7 +238,7 @@ def col2im(col, input_shape, kernel_size, stride=1, pad=0, to_matrix: bool = Tru
         raise ValueError(
             f"col2im: input_shape must be (N, C, H, W), got {input_shape}"
         )
-    kernel_size, stride, pad = pair(kernel_size), pair(stride), pair(pad)
+    kernel_size, stride, pad = _geometry("col2im", kernel_size, stride, pad)
     n, c, h, w = input_shape
     (kh, kw) = kernel_size
     oh, ow = _check_outsize("col2im", h, w, kh, kw, *stride, *pad)
@@ -384,7 +399,7 @@ def conv2d(x, W, b=None, stride=1, pad=0) -> Variable:
             f"conv2d: channel counts differ, x.shape={x.shape}, W.shape={W.shape} "
             f"({x.shape[1]} != {W.shape[1]}); W is (out_channels, in_channels, KH, KW)"
         )
-    stride, pad = pair(stride), pair(pad)
+    _, stride, pad = _geometry("conv2d", None, stride, pad)
     _check_outsize("conv2d", *x.shape[2:], *W.shape[2:], *stride, *pad)
     if b is None:
         return Conv2d(stride, pad)(x, W)
@@ -432,7 +447,7 @@ def deconv2d(x, W, b=None, stride=1, pad=0, outsize=None) -> Variable:
             f"deconv2d: channel counts differ, x.shape={x.shape}, W.shape={W.shape} "
             f"({x.shape[1]} != {W.shape[0]}); W is (in_channels, out_channels, KH, KW)"
         )
-    stride, pad = pair(stride), pair(pad)
+    _, stride, pad = _geometry("deconv2d", None, stride, pad)
     (sh, sw), (ph, pw) = stride, pad
     h, w = x.shape[2:]
     kh, kw = W.shape[2:]
@@ -617,7 +632,12 @@ class AveragePoolingGrad(Function):
 def _pool_args(op: str, x, kernel_size, stride, pad):
     x = as_variable(x)
     _check_images(op, "x", x)
-    kernel_size, stride, pad = pair(kernel_size), pair(stride), pair(pad)
+    kernel_size, stride, pad = _geometry(op, kernel_size, stride, pad)
+    if any(2 * p > k for p, k in zip(pad, kernel_size)):
+        raise ValueError(
+            f"{op}: pad {pad} is more than half the kernel {kernel_size}: some windows "
+            "would hold only padding; use pad <= kernel_size // 2"
+        )
     _check_outsize(op, *x.shape[2:], *kernel_size, *stride, *pad)
     return x, kernel_size, stride, pad
 

@@ -75,6 +75,9 @@ def mean_squared_error(x0, x1) -> Variable:
         >>> mean_squared_error(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
         variable(2.5)
     """
+    x0 = as_variable(x0)
+    if isinstance(x1, (int, float)):  # a number target takes x0's dtype (float32 stays)
+        x1 = get_array_module(x0.data).asarray(x1, dtype=x0.dtype)
     return MeanSquaredError()(x0, x1)
 
 
