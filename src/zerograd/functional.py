@@ -160,15 +160,34 @@ def _as_outputs(ys) -> tuple[list, bool]:
     return [as_variable(ys)], True
 
 
+def _inner(xs: list, vs: list) -> Variable:
+    """``sum_i <xs[i], vs[i]>`` as one scalar Variable (differentiable)."""
+    total = None
+    for x, v in zip(xs, vs):
+        term = (x * v).sum()
+        total = term if total is None else total + term
+    return total
+
+
 def _root(ys: list, cotangents: list):
     """One Variable and its seed gradient to backprop ``cotangents`` from all of ``ys``."""
     if len(ys) == 1:
         return ys[0], cotangents[0]
-    total = None
-    for y, ct in zip(ys, cotangents):
-        term = (y * ct).sum()
-        total = term if total is None else total + term
-    return total, None
+    return _inner(ys, cotangents), None
+
+
+def _primals_and_tangents(name: str, primals, tangents, keep: bool):
+    """Leaf Variables for ``primals``, checked tangents of their shapes, and whether a
+    single primal was given."""
+    xs, single = _as_primals(name, primals)
+    vs, _ = _as_primals(name, tangents)
+    if len(vs) != len(xs):
+        raise ValueError(
+            f"{name}: {len(xs)} primals but {len(vs)} tangents; give one per primal"
+        )
+    leaves = [_leaf(name, x, keep) for x in xs]
+    vs = [_tangent(name, v, x, k) for k, (v, x) in enumerate(zip(vs, leaves))]
+    return leaves, vs, single
 
 
 def _direction(value, like: Variable):
@@ -440,21 +459,12 @@ def hvp(f: Callable, primals, tangents):
         >>> value, hv
         (variable(9.0), variable([ 6. 12.]))
     """
-    xs, single = _as_primals("hvp", primals)
-    vs, _ = _as_primals("hvp", tangents)
-    if len(vs) != len(xs):
-        raise ValueError(f"hvp: {len(xs)} primals but {len(vs)} tangents; give one per primal")
     keep = enable_backprop_var.get()
-    leaves = [_leaf("hvp", x, keep) for x in xs]
-    vs = [_tangent("hvp", v, x, k) for k, (v, x) in enumerate(zip(vs, leaves))]
+    leaves, vs, single = _primals_and_tangents("hvp", primals, tangents, keep)
     with using_config("enable_backprop", True):
         y = _scalar("hvp", f(*leaves))
         grads = _backprop(y, None, leaves, create_graph=True)
-        total = None
-        for g, v in zip(grads, vs):
-            term = (g * v).sum()
-            total = term if total is None else total + term
-        hv = _backprop(total, None, leaves, create_graph=keep)
+        hv = _backprop(_inner(grads, vs), None, leaves, create_graph=keep)
     y = _detach(y, keep)
     return y, (hv[0] if single else tuple(hv))
 
@@ -480,23 +490,14 @@ def jvp(f: Callable, primals, tangents):
         >>> t   # cos(x) * v
         variable([2. 0.])
     """
-    xs, _ = _as_primals("jvp", primals)
-    vs, _ = _as_primals("jvp", tangents)
-    if len(vs) != len(xs):
-        raise ValueError(f"jvp: {len(xs)} primals but {len(vs)} tangents; give one per primal")
     keep = enable_backprop_var.get()
-    leaves = [_leaf("jvp", x, keep) for x in xs]
-    vs = [_tangent("jvp", v, x, k) for k, (v, x) in enumerate(zip(vs, leaves))]
+    leaves, vs, _ = _primals_and_tangents("jvp", primals, tangents, keep)
     with using_config("enable_backprop", True):
         ys, single = _as_outputs(f(*leaves))
         us = [Variable(get_array_module(y.data).zeros_like(y.data)) for y in ys]
         root, seed = _root(ys, us)
         grads = _backprop(root, seed, leaves, create_graph=True)  # J^T u, linear in u
-        total = None
-        for g, v in zip(grads, vs):
-            term = (g * v).sum()
-            total = term if total is None else total + term
-        tangents_out = _backprop(total, None, us, create_graph=keep)
+        tangents_out = _backprop(_inner(grads, vs), None, us, create_graph=keep)
     ys = [_detach(y, keep) for y in ys]
     if single:
         return ys[0], tangents_out[0]
