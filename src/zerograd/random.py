@@ -1,7 +1,7 @@
-"""One seed for zerograd's own random state: initial weights and dropout masks.
+"""zerograd's own random state: initial weights and dropout masks.
 
 zerograd never touches NumPy's global random state. Layers draw their initial weights
-from ``zerograd.layers``'s generator and dropout its masks from
+from this module's generator (:func:`normal`), and dropout its masks from
 ``zerograd.functions.dropout``'s; ``seed(n)`` seeds both (data loaders take their own
 ``seed=`` argument for shuffling).
 
@@ -20,12 +20,51 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
+
+__all__ = ["seed", "seed_weights", "normal"]
+
+_weights_rng = np.random.default_rng()
+
 
 def seed(n: int | None) -> None:
     """Seed weight initialisation and dropout (None: fresh entropy from the OS)."""
-    from zerograd import layers
-
-    layers.seed(n)
+    seed_weights(n)
     # The package ``zerograd.functions`` exports the function ``dropout`` under the
     # module's name, so reach the module itself through importlib.
     importlib.import_module("zerograd.functions.dropout").seed(n)
+
+
+def seed_weights(n: int | None) -> None:
+    """Reseed the generator that draws the initial weights of every layer.
+
+    Weights are always drawn on the CPU, so a seeded model starts from the same values
+    on NumPy and on CuPy. Reached as ``zerograd.layers.seed`` too.
+
+    Example:
+        >>> import zerograd.layers as L
+        >>> seed_weights(1); a = L.Linear(2, in_size=2).W.data
+        >>> seed_weights(1); b = L.Linear(2, in_size=2).W.data
+        >>> bool((a == b).all())
+        True
+    """
+    global _weights_rng
+    _weights_rng = np.random.default_rng(n)
+
+
+def normal(shape: tuple, scale: float, dtype, xp=np):
+    """Normal(0, scale^2) samples of ``dtype`` for initial weights, on ``xp``'s device.
+
+    Example:
+        >>> seed_weights(0)
+        >>> normal((2, 3), 0.1, np.float32).dtype
+        dtype('float32')
+    """
+    dtype = np.dtype(dtype)
+    if dtype in (np.float32, np.float64):
+        w = _weights_rng.standard_normal(shape, dtype=dtype)
+    else:
+        w = _weights_rng.standard_normal(shape).astype(dtype)
+    if scale != 1.0:
+        w *= scale  # a Python float: float32 stays float32
+    return w if xp is np else xp.asarray(w)

@@ -86,3 +86,27 @@ def load_npz(path: str | os.PathLike) -> dict:
         raise NotAnArchiveError(f"{os.fspath(path)!r} holds a single array, not an archive")
     with loaded:
         return {key: loaded[key] for key in loaded.files}
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict) -> None:
+    """Write ``arrays`` (name -> NumPy array) atomically to ``path``, in the format its
+    suffix names. Every file of named arrays that zerograd writes goes through here.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.npz")
+        >>> save_arrays(path, {"W": np.ones(2)})
+        >>> load_arrays(path)
+        {'W': array([1., 1.])}
+    """
+    atomic_savez(path, arrays)
+
+
+def load_arrays(path: str | os.PathLike) -> dict:
+    """Read a whole file written by :func:`save_arrays` into a dict of arrays.
+
+    Raises:
+        NotAnArchiveError: when the file holds a single array (``.npy``).
+        OSError, ValueError, zipfile.BadZipFile: when it cannot be read.
+    """
+    return load_npz(path)

@@ -1,4 +1,4 @@
-"""Tests for zerograd.layers: registration, weights I/O, and each layer's maths."""
+"""Tests for zerograd.layers.base: registration, devices, state_dict and weights I/O."""
 
 import os
 import re
@@ -8,10 +8,9 @@ import pytest
 
 import zerograd.functions as F
 import zerograd.layers as L
-from zerograd import Parameter, Variable, test_mode
+from zerograd import Parameter, test_mode
 from zerograd.cuda import as_numpy
 from zerograd.layers import Layer
-from zerograd.testing import check_backward, check_double_backward, check_function
 
 
 @pytest.fixture(autouse=True)
@@ -117,101 +116,6 @@ def test_seed_makes_initial_weights_reproducible():
     b = L.Conv2d(2, 3, in_channels=2).W.data
     np.testing.assert_array_equal(a, b)
 
-
-# ---- lazy sizes and dtypes ----------------------------------------------------------------
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_linear_infers_input_size_and_keeps_dtype(xp, dtype):
-    layer = L.Linear(3, dtype=dtype)
-    assert layer.W.data is None
-    if xp is not np:
-        layer.to_gpu()
-    x = xp.asarray(np.ones((2, 5, 4), dtype=dtype))
-    y = layer(x)
-    assert layer.W.shape == (4, 3) and layer.in_size == 4
-    assert y.shape == (2, 5, 3) and y.dtype == dtype
-    assert abs(float(as_numpy(layer.W.data).std()) - 0.5) < 0.3  # scale sqrt(1/4)
-    y.sum().backward()
-    assert layer.W.grad.dtype == dtype and layer.b.grad.shape == (3,)
-    assert L.Linear(3, nobias=True, in_size=2).b is None
-
-
-def test_linear_wrong_input_size_raises():
-    layer = L.Linear(3, in_size=4)
-    with pytest.raises(ValueError, match="linear"):
-        layer(np.ones((2, 5), dtype=np.float32))
-
-
-def test_conv_layers_infer_channels(xp):
-    x = xp.asarray(np.ones((2, 3, 6, 6), dtype=np.float32))
-    conv = L.Conv2d(4, kernel_size=3, stride=1, pad=1)
-    deconv = L.Deconv2d(5, kernel_size=(2, 2), stride=2, nobias=True)
-    if xp is not np:
-        conv.to_gpu()
-    y = conv(x)
-    assert conv.W.shape == (4, 3, 3, 3) and y.shape == (2, 4, 6, 6)
-    z = deconv(y)
-    assert deconv.W.shape == (4, 5, 2, 2) and deconv.b is None and z.shape == (2, 5, 12, 12)
-    assert z.dtype == np.float32
-
-
-def test_embed_id(xp):
-    embed = L.EmbedID(7, 3)
-    if xp is not np:
-        embed.to_gpu()
-    ids = xp.asarray(np.array([[0, 6], [6, 2]]))
-    y = embed(ids)
-    assert y.shape == (2, 2, 3)
-    np.testing.assert_array_equal(as_numpy(y.data[0, 1]), as_numpy(embed.W.data[6]))
-
-
-def test_layer_norm_matches_torch():
-    torch = pytest.importorskip("torch")
-    x = np.random.default_rng(1).standard_normal((2, 3, 5)).astype(np.float32)
-    ln = L.LayerNorm()
-    y = ln(x)
-    assert ln.gamma.shape == (5,)
-    expected = torch.nn.functional.layer_norm(torch.from_numpy(x), (5,), eps=1e-5).numpy()
-    np.testing.assert_allclose(y.data, expected, atol=1e-5)
-
-
-def test_dropout_layer():
-    x = np.ones((200,), dtype=np.float32)
-    with test_mode():
-        np.testing.assert_array_equal(L.Dropout(0.5)(x).data, x)
-    y = L.Dropout(0.5)(x).data
-    assert set(np.unique(y)) <= {0.0, 2.0} and 0 < (y == 0).sum() < 200
-
-
-# ---- BatchNorm ------------------------------------------------------------------------------
-def test_batch_norm_running_stats_are_buffers(rng):
-    bn = L.BatchNorm()
-    x = (rng.standard_normal((8, 3, 2, 2)) * 3 + 1).astype(np.float32)
-    y = bn(x)
-    assert y.shape == x.shape and bn.avg_mean.shape == (3,)
-    assert list(bn.state_dict()) == ["gamma", "beta", "avg_mean", "avg_var"]
-    assert [p.name for p in bn.params()] == ["gamma", "beta"]
-    np.testing.assert_allclose(bn.avg_mean, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-5)
-    with test_mode():
-        before = bn.avg_mean.copy()
-        y_test = bn(x)
-        np.testing.assert_array_equal(bn.avg_mean, before)
-    expected = (x - bn.avg_mean[:, None, None]) / np.sqrt(bn.avg_var[:, None, None] + 2e-5)
-    np.testing.assert_allclose(y_test.data, expected, rtol=1e-4, atol=1e-5)
-
-
-def test_batch_norm_stats_survive_save_and_load(tmp_path, rng):
-    x = rng.standard_normal((6, 4)).astype(np.float32)
-    bn = L.BatchNorm()
-    for _ in range(3):
-        bn(x + 2)
-    bn.save_weights(tmp_path / "bn.npz")
-    fresh = L.BatchNorm()
-    fresh.load_weights(tmp_path / "bn.npz")
-    _assert_same(_snapshot(bn), _snapshot(fresh))
-    with test_mode():
-        np.testing.assert_array_equal(bn(x).data, fresh(x).data)
-
-
 def test_to_gpu_moves_buffers(xp):
     if xp is np:
         pytest.skip("needs a GPU")
@@ -222,7 +126,6 @@ def test_to_gpu_moves_buffers(xp):
     bn(xp.ones((2, 3), dtype=np.float32))
     bn.to_cpu()
     assert isinstance(bn.avg_var, np.ndarray) and isinstance(bn.beta.data, np.ndarray)
-
 
 # ---- state_dict / load_state_dict ---------------------------------------------------------
 def test_state_dict_round_trip_gives_identical_outputs(rng):
@@ -375,191 +278,6 @@ def test_save_weights_keeps_a_gpu_model_on_the_gpu(tmp_path, xp):
     fresh = Net()
     fresh.load_weights(tmp_path / "w.npz")
     _assert_same(_snapshot(net), _snapshot(fresh))
-
-
-# ---- recurrent layers ------------------------------------------------------------------------
-def _to_torch(torch, a):
-    return torch.from_numpy(np.ascontiguousarray(as_numpy(a)))
-
-
-def _run_sequence(layer, xs):
-    layer.reset_state()
-    return [layer(x) for x in xs]
-
-
-def _sequence_loss(ys, gys):
-    loss = None
-    for y, gy in zip(ys, gys):
-        term = (y * gy).sum()
-        loss = term if loss is None else loss + term
-    return loss
-
-
-@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
-def test_recurrent_layers_match_torch_cells(kind):
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(2)
-    N, I, H, T = 3, 4, 5, 4
-    layer = getattr(L, kind)(H)
-    xs = [Variable(rng.standard_normal((N, I)).astype(np.float32)) for _ in range(T)]
-    gys = [rng.standard_normal((N, H)).astype(np.float32) for _ in range(T)]
-    ys = _run_sequence(layer, xs)
-    assert layer.x2h.W.shape == (I, layer.x2h.out_size)  # in_size inferred
-    _sequence_loss(ys, gys).backward()
-
-    cell = getattr(torch.nn, kind + "Cell")(I, H)
-    with torch.no_grad():
-        cell.weight_ih.copy_(_to_torch(torch, layer.x2h.W.data.T))
-        cell.weight_hh.copy_(_to_torch(torch, layer.h2h.W.data.T))
-        cell.bias_ih.copy_(_to_torch(torch, layer.x2h.b.data))
-        if layer.h2h.b is None:
-            cell.bias_hh.zero_()
-        else:
-            cell.bias_hh.copy_(_to_torch(torch, layer.h2h.b.data))
-    txs = [_to_torch(torch, x.data).requires_grad_() for x in xs]
-    state = None
-    tys = []
-    for tx in txs:
-        state = cell(tx, state)
-        tys.append(state[0] if kind == "LSTM" else state)
-    sum((ty * _to_torch(torch, gy)).sum() for ty, gy in zip(tys, gys)).backward()
-
-    for y, ty in zip(ys, tys):
-        assert y.dtype == np.float32
-        np.testing.assert_allclose(y.data, ty.detach().numpy(), atol=1e-5, rtol=1e-4)
-    for x, tx in zip(xs, txs):
-        np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), atol=1e-5, rtol=1e-4)
-    np.testing.assert_allclose(layer.x2h.W.grad.data, cell.weight_ih.grad.numpy().T,
-                               atol=1e-4, rtol=1e-4)
-    np.testing.assert_allclose(layer.h2h.W.grad.data, cell.weight_hh.grad.numpy().T,
-                               atol=1e-4, rtol=1e-4)
-    assert layer.x2h.W.grad.dtype == np.float32
-
-
-def test_rnn_h2h_is_sized_by_the_hidden_state():
-    rnn = L.RNN(6, in_size=2)
-    assert rnn.h2h.W.shape == (6, 6)  # DeZero sized it by the input
-
-
-def test_lstm_cell_function_first_and_second_derivatives(dtype):
-    rng = np.random.default_rng(4)
-    a = rng.standard_normal((2, 12)).astype(dtype)
-    c = rng.standard_normal((2, 3)).astype(dtype)
-
-    def cell(a, c):
-        return L._LSTMCell()(a, c)
-
-    check_backward(cell, a, c)
-    if dtype == np.float64:
-        check_double_backward(cell, a, c)
-
-
-def test_lstm_double_backprop_through_the_layer():
-    rng = np.random.default_rng(6)
-    x = rng.standard_normal((2, 3))
-    lstm = L.LSTM(4, in_size=3)
-    for p in lstm.params():
-        p.data = p.data.astype(np.float64)
-
-    def two_steps(x):
-        lstm.reset_state()
-        lstm(x)
-        return lstm(x * 0.5)
-
-    check_function(two_steps, x, second_order=True)
-
-
-@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
-def test_truncated_bptt_cuts_the_graph(kind):
-    layer = getattr(L, kind)(3)
-    x = np.ones((1, 2), dtype=np.float32)
-    loss = layer(x).sum() + layer(x).sum()
-    loss.backward()
-    loss.unchain_backward()
-    assert layer.h.creator is None
-    layer.cleargrads()
-    layer(x).sum().backward()  # reaches only the newest step
-    assert layer.x2h.W.grad is not None
-    layer.reset_state()
-    assert layer.h is None
-
-
-# ---- attention ---------------------------------------------------------------------------
-@pytest.mark.parametrize("causal", [False, True])
-def test_multi_head_attention_matches_torch(causal):
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(3)
-    N, T, E, heads = 2, 5, 8, 2
-    attn = L.MultiHeadAttention(E, heads, causal=causal)
-    x = Variable(rng.standard_normal((N, T, E)).astype(np.float32))
-    gy = rng.standard_normal((N, T, E)).astype(np.float32)
-    y = attn(x)
-    (y * gy).sum().backward()
-
-    mha = torch.nn.MultiheadAttention(E, heads, batch_first=True)
-    with torch.no_grad():
-        mha.in_proj_weight.copy_(_to_torch(torch, attn.qkv.W.data.T))
-        mha.in_proj_bias.copy_(_to_torch(torch, attn.qkv.b.data))
-        mha.out_proj.weight.copy_(_to_torch(torch, attn.out.W.data.T))
-        mha.out_proj.bias.copy_(_to_torch(torch, attn.out.b.data))
-    tx = _to_torch(torch, x.data).requires_grad_()
-    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), 1) if causal else None
-    ty, _ = mha(tx, tx, tx, attn_mask=mask, need_weights=False)
-    (ty * _to_torch(torch, gy)).sum().backward()
-
-    assert y.dtype == np.float32 and x.grad.dtype == np.float32
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), atol=1e-5, rtol=1e-4)
-    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), atol=1e-5, rtol=1e-4)
-    np.testing.assert_allclose(attn.qkv.W.grad.data, mha.in_proj_weight.grad.numpy().T,
-                               atol=1e-4, rtol=1e-4)
-
-
-def test_causal_attention_ignores_the_future():
-    attn = L.MultiHeadAttention(4, 2, causal=True)
-    x = np.random.default_rng(0).standard_normal((1, 4, 4)).astype(np.float32)
-    changed = x.copy()
-    changed[0, 3] += 10
-    np.testing.assert_allclose(attn(x).data[0, :3], attn(changed).data[0, :3], atol=1e-6)
-
-
-def test_attention_gradients_numerically():
-    attn = L.MultiHeadAttention(4, 2, causal=True, dtype=np.float64)
-    x = np.random.default_rng(1).standard_normal((1, 3, 4))
-    check_backward(attn, x)
-    check_double_backward(attn, x)
-
-
-def test_attention_errors():
-    with pytest.raises(ValueError, match="multiple of num_heads"):
-        L.MultiHeadAttention(6, 4)
-    with pytest.raises(ValueError, match=r"\(N, T, 8\)"):
-        L.MultiHeadAttention(8, 2)(np.zeros((5, 8), dtype=np.float32))
-
-
-def test_transformer_block_forward_backward(xp):
-    block = L.TransformerBlock(8, 2, hidden_size=16, causal=True)
-    if xp is not np:
-        block.to_gpu()
-    x = Variable(xp.asarray(np.random.default_rng(0).standard_normal((2, 3, 8)),
-                            dtype=np.float32))
-    y = block(x)
-    assert y.shape == (2, 3, 8) and y.dtype == np.float32
-    y.sum().backward()
-    assert all(p.grad is not None and p.grad.dtype == np.float32 for p in block.params())
-    assert x.grad.shape == x.shape
-
-
-@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
-def test_recurrent_layers_on_each_device(xp, kind):
-    layer = getattr(L, kind)(4)
-    if xp is not np:
-        layer.to_gpu()  # the lazily created weights follow the input onto the GPU
-    x = xp.asarray(np.random.default_rng(0).standard_normal((2, 3)), dtype=np.float32)
-    loss = (layer(x) * layer(x)).sum()
-    loss.backward()
-    assert type(layer.h.data) is type(x) and layer.h.dtype == np.float32
-    assert all(p.grad is not None and p.grad.dtype == np.float32 for p in layer.params())
-
 
 def test_lazy_parameters_load_onto_the_layers_device(xp):
     source = L.Linear(3)

@@ -1,0 +1,90 @@
+"""Fully connected and embedding layers: :class:`Linear`, :class:`EmbedID`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import zerograd.functions as F
+from zerograd import cuda
+from zerograd.core import Parameter
+from zerograd.layers.base import Layer
+from zerograd.random import normal
+
+__all__ = ["Linear", "EmbedID"]
+
+
+class Linear(Layer):
+    """Fully connected layer ``y = x W + b``, with ``W`` of shape ``(in_size, out_size)``.
+
+    Args:
+        out_size: number of output features.
+        nobias: leave out ``b``.
+        dtype: dtype of the parameters.
+        in_size: number of input features; None takes ``x.shape[-1]`` at the first call.
+
+    ``W`` starts as normal samples scaled by ``sqrt(1 / in_size)``, ``b`` as zeros.
+
+    Shape:
+        ``(..., in_size) -> (..., out_size)``
+
+    Example:
+        >>> layer = Linear(4)
+        >>> layer(np.zeros((2, 3), dtype=np.float32)).shape
+        (2, 4)
+    """
+
+    def __init__(self, out_size: int, nobias: bool = False, dtype=np.float32,
+                 in_size: int | None = None):
+        super().__init__()
+        self.in_size = in_size
+        self.out_size = out_size
+        self.dtype = dtype
+        self.W = Parameter(None, name="W")
+        if in_size is not None:
+            self._init_W()
+        self.b = None if nobias else Parameter(np.zeros(out_size, dtype=dtype), name="b")
+
+    def _init_W(self, xp=np) -> None:
+        self.W.data = normal((self.in_size, self.out_size), math.sqrt(1.0 / self.in_size),
+                              self.dtype, xp)
+
+    def _expected_shape(self, name):
+        return (self.in_size, self.out_size) if name == "W" else None
+
+    def _after_load(self):
+        if self.W.data is not None:
+            self.in_size = self.W.data.shape[0]
+
+    def forward(self, x):
+        if self.W.data is None:
+            self.in_size = x.shape[-1]
+            self._init_W(cuda.get_array_module(x))
+        return F.linear(x, self.W, self.b)
+
+
+class EmbedID(Layer):
+    """A lookup table: row ``i`` of ``W`` (shape ``(in_size, out_size)``) for each id ``i``.
+
+    Args:
+        in_size: number of ids (the vocabulary size).
+        out_size: length of each embedding vector.
+        dtype: dtype of ``W``, which starts as standard normal samples.
+
+    Shape:
+        integer ids ``(...) -> (..., out_size)``
+
+    Example:
+        >>> embed = EmbedID(10, 4)
+        >>> embed(np.array([[1, 2, 3]])).shape
+        (1, 3, 4)
+    """
+
+    def __init__(self, in_size: int, out_size: int, dtype=np.float32):
+        super().__init__()
+        self.dtype = dtype
+        self.W = Parameter(normal((in_size, out_size), 1.0, dtype), name="W")
+
+    def forward(self, x):
+        return F.embed_id(x, self.W)
