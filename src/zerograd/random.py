@@ -22,9 +22,56 @@ import importlib
 
 import numpy as np
 
-__all__ = ["seed", "seed_weights", "normal"]
+__all__ = ["seed", "seed_weights", "normal", "book_mode", "set_book_mode", "get_state",
+           "set_state"]
 
 _weights_rng = np.random.default_rng()
+_book_mode = False
+
+
+def book_mode() -> bool:
+    """Whether random draws follow the original DeZero (NumPy's global generator).
+
+    Example:
+        >>> book_mode()
+        False
+    """
+    return _book_mode
+
+
+def set_book_mode(on: bool) -> None:
+    """Switch book mode on or off (``zerograd.compat.install()`` switches it on)."""
+    global _book_mode
+    _book_mode = bool(on)
+
+
+def get_state() -> dict:
+    """A snapshot of zerograd's random state, for checkpoints (see :func:`set_state`).
+
+    Example:
+        >>> seed(3); state = get_state(); a = normal((2,), 1.0, np.float64)
+        >>> set_state(state); b = normal((2,), 1.0, np.float64)
+        >>> bool((a == b).all())
+        True
+    """
+    dropout = importlib.import_module("zerograd.functions.dropout")
+    return {
+        "weights": _weights_rng.bit_generator.state,
+        "dropout_seed": dropout._seed,
+        "dropout": {name: gen.bit_generator.state for name, gen in dropout._generators.items()
+                    if hasattr(gen, "bit_generator")},
+    }
+
+
+def set_state(state: dict) -> None:
+    """Restore what :func:`get_state` returned."""
+    dropout = importlib.import_module("zerograd.functions.dropout")
+    _weights_rng.bit_generator.state = state["weights"]
+    dropout.seed(state["dropout_seed"])
+    for name, gen_state in state["dropout"].items():
+        gen = dropout._generator(np) if name == "numpy" else None
+        if gen is not None:
+            gen.bit_generator.state = gen_state
 
 
 def seed(n: int | None) -> None:
