@@ -104,6 +104,43 @@ class DataLoader:
         else:
             self.index = np.arange(self.data_size)
 
+    def state_dict(self) -> dict:
+        """Where the loader stands: the position in the epoch, the epoch's order and the
+        shuffling generator's state (for checkpoints: see :meth:`load_state_dict`).
+
+        Example:
+            >>> from zerograd.datasets import Spiral
+            >>> a = DataLoader(Spiral(), batch_size=100, seed=0)
+            >>> _ = next(a)
+            >>> b = DataLoader(Spiral(), batch_size=100, seed=1)
+            >>> b.load_state_dict(a.state_dict())
+            >>> bool((next(a)[0] == next(b)[0]).all())
+            True
+        """
+        return {
+            "iteration": self.iteration,
+            "index": self.index.copy(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (the same dataset and batch size).
+
+        Raises:
+            ValueError: when the state does not fit this loader; nothing changes then.
+        """
+        index = np.asarray(state["index"])
+        iteration = int(state["iteration"])
+        if index.shape != (self.data_size,) or not 0 <= iteration <= self.max_iter:
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: the state is for {index.size} "
+                f"samples at batch {iteration}; this loader has {self.data_size} samples "
+                f"and {self.max_iter} batches per epoch (another dataset or batch size?)"
+            )
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng"]
+        self.iteration, self.index, self.rng = iteration, index.copy(), rng
+
     def __len__(self) -> int:
         """Batches per epoch."""
         return self.max_iter
