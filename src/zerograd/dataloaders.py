@@ -137,7 +137,7 @@ class DataLoader:
                 f"samples at batch {iteration}; this loader has {self.data_size} samples "
                 f"and {self.max_iter} batches per epoch (another dataset or batch size?)"
             )
-        rng = np.random.default_rng()
+        rng = np.random.Generator(type(self.rng.bit_generator)())
         rng.bit_generator.state = state["rng"]
         self.iteration, self.index, self.rng = iteration, index.copy(), rng
 
