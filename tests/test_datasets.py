@@ -269,6 +269,32 @@ def test_mnist_offline_does_not_fall_back(server, monkeypatch):
     assert cached in message and "MNISTSubset" in message
 
 
+def test_mnist_corrupt_cached_file_offline(server, monkeypatch):
+    # Issue 13, item 4: the file is there, so "put it at PATH" would not be true.
+    home = os.environ["ZEROGRAD_HOME"]
+    os.makedirs(home)
+    cached = os.path.join(home, "t10k-images-idx3-ubyte.gz")
+    with open(cached, "wb") as f:
+        f.write(b"half a download")
+    monkeypatch.setattr(MNIST, "mirrors", [_closed_port_url(), _closed_port_url()])
+    with pytest.raises(DownloadError) as e:
+        MNIST(train=False)
+    message = str(e.value)
+    assert f"MNIST: {cached} is in the cache but has the wrong SHA-256" in message
+    assert MNIST.files["t10k-images-idx3-ubyte.gz"] in message
+    assert hashlib.sha256(b"half a download").hexdigest() in message
+    assert f"Delete {cached}" in message and "put it at" not in message
+    assert message.count("Connection refused") == 2  # both mirrors tried
+
+
+def test_cache_dir_problem_is_not_blamed_on_the_mirrors(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZEROGRAD_HOME", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DownloadError, match="exists but is not a directory") as e:
+        MNIST(train=False)
+    assert "tried" not in str(e.value)
+
+
 def test_mnist_corrupt_idx(server, monkeypatch):
     root, base = server
     bad = gzip.compress(bytes([0, 0, 0x08, 1]) + np.asarray([5], ">u4").tobytes() + b"abc")

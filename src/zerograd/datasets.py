@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from zerograd.transforms import Compose, Flatten, Normalize, ToFloat
-from zerograd.utils.download import DownloadError, cache_dir, get_file
+from zerograd.utils.download import CacheError, DownloadError, cache_dir, get_file
 
 __all__ = [
     "Dataset",
@@ -199,17 +199,32 @@ def _fetch(what: str, urls: list[str], file_name: str, sha256: str | None,
            hint: str = "") -> str:
     """get_file from the first of ``urls`` that works; one clear error if none does."""
     errors = []
+    found = None
     for url in urls:
         try:
             return get_file(url, file_name, sha256)
+        except CacheError:
+            raise  # the same for every mirror
         except DownloadError as e:
-            errors.append(f"  {url}: {e.__cause__ or e}")
+            errors.append(f"  {url}: {e.reason or e}")
+            found = found or e.found_sha256
     path = os.path.join(cache_dir(), file_name)
     tried = "\n".join(errors)
+    if found is not None:
+        # The file is there, but not the right one: say so first.
+        raise DownloadError(
+            f"{what}: {path} is in the cache but has the wrong SHA-256: expected {sha256}, "
+            f"got {found} (a damaged copy, or another version of the file), and "
+            f"downloading a fresh copy failed; tried:\n{tried}\n"
+            f"Delete {path}, or replace it with a good copy of {urls[0]} downloaded "
+            "elsewhere" + (f" {hint}" if hint else ""),
+            path=path, found_sha256=found, expected_sha256=sha256,
+        )
     raise DownloadError(
         f"{what}: could not download {file_name}; tried:\n{tried}\n"
         f"Download it by hand from {urls[0]} and put it at {path}"
-        + (f" {hint}" if hint else "")
+        + (f" {hint}" if hint else ""),
+        path=path, expected_sha256=sha256,
     )
 
 
@@ -265,9 +280,11 @@ class MNIST(Dataset):
     Downloaded once (about 11 MiB) from a mirror of Yann LeCun's files, checked by
     SHA-256. ``data`` is uint8 of shape ``(N, 1, 28, 28)``, ``label`` int64 of shape
     ``(N,)``. The default transform flattens each image to 784 float32 values in
-    [0, 1], as the book does. Without a network, put the four ``*-ubyte.gz`` files in
-    the cache directory by hand, or use :class:`MNISTSubset`, which ships with
-    zerograd (this class never falls back to it by itself).
+    [0, 1], as the book does. Files that the original DeZero downloaded (in
+    ``~/.dezero``) are reused when their SHA-256 matches. Without a network, put the
+    four ``*-ubyte.gz`` files in the cache directory by hand, or use
+    :class:`MNISTSubset`, which ships with zerograd (this class never falls back to it
+    by itself).
 
     Example:
         >>> MNIST.labels()[7]
