@@ -264,6 +264,19 @@ def test_good_constructor_arguments_still_work():
     assert RandomHorizontalFlip(np.float32(0.5), seed=np.random.SeedSequence(1)).p == 0.5
 
 
+def test_normalize_attributes_set_later_are_checked_too():
+    f = Normalize(0.0, 2.0)
+    x = np.array([4.0], dtype=np.float32)
+    assert f(x)[0] == 2.0
+    f.mean = 2.0  # the prepared values follow
+    assert f(x)[0] == 1.0 and f.mean == 2.0
+    with pytest.raises(ValueError, match="Normalize: std must be positive"):
+        f.std = 0
+    with pytest.raises(ValueError, match="mean has 3 per-channel values and std 2"):
+        Normalize(0, [1.0, 2.0]).mean = [0, 0, 0]
+    assert f.std == 2.0 and f(x)[0] == 1.0  # unchanged by the refused assignment
+
+
 def test_normalize_std_that_vanishes_in_the_inputs_dtype():
     f = Normalize(0.0, 1e-10)
     assert np.isfinite(f(np.ones(2, dtype=np.float32))).all()

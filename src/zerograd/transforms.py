@@ -186,23 +186,35 @@ class Normalize(Transform):
     batchable = True
 
     def __init__(self, mean: Any = 0, std: Any = 1):
+        self._set(mean, std)
+
+    # Properties, so that a mean or std assigned later is checked as at construction.
+    mean = property(lambda self: self._mean, lambda self, value: self._set(value, self._std),
+                    doc="The mean: a number or one per channel, as given.")
+    std = property(lambda self: self._std, lambda self, value: self._set(self._mean, value),
+                   doc="The standard deviation: a number or one per channel, as given.")
+
+    def _set(self, mean: Any, std: Any) -> None:
         m = self._check("mean", mean, "finite real numbers")
         s = self._check("std", std, "positive finite real numbers")
-        if not (s > 0).all():
+        if min(s) <= 0:
             raise _refuse("Normalize", "std", std, "positive (a standard deviation)",
                           "a std of 0 divides by zero")
-        if m.size > 1 and s.size > 1 and m.size != s.size:
+        if len(m) > 1 and len(s) > 1 and len(m) != len(s):
             raise ValueError(
-                f"Normalize: mean has {m.size} per-channel values and std {s.size}; give "
+                f"Normalize: mean has {len(m)} per-channel values and std {len(s)}; give "
                 "both the same number of channels (or a single number for either)"
             )
-        self.mean = mean
-        self.std = std
+        self._mean, self._std = mean, std
+        # (dtype, sample ndim, channels) -> mean and std cast and shaped for such samples.
+        self._cast: dict = {}
 
     @staticmethod
-    def _check(arg: str, value: Any, what: str) -> np.ndarray:
-        """``value`` as a flat float64 array of one value or one per channel."""
+    def _check(arg: str, value: Any, what: str) -> list[float]:
+        """``value`` as a list of one number or one per channel."""
         expected = f"a number or a sequence of {what}, one per channel"
+        if _is_real(value) and math.isfinite(value):  # the common case, quickly
+            return [float(value)]
         try:
             a = np.asarray(value)
         except (ValueError, TypeError):
@@ -211,10 +223,10 @@ class Normalize(Transform):
         per_channel = a.ndim <= 1 or all(n == 1 for n in a.shape[1:])
         if a.dtype.kind not in "iuf" or a.size == 0 or not per_channel:
             raise _refuse("Normalize", arg, value, expected)
-        a = a.astype(np.float64).reshape(-1)
-        if not np.isfinite(a).all():
+        values = a.astype(np.float64).reshape(-1).tolist()
+        if not all(math.isfinite(v) for v in values):
             raise _refuse("Normalize", arg, value, expected)
-        return a
+        return values
 
     @staticmethod
     def _as_float(x):
@@ -236,17 +248,27 @@ class Normalize(Transform):
         shape[0] = value.size
         return value.reshape(shape)
 
-    def _apply(self, x, axis: int):
-        x = self._as_float(x)
+    def _prepare(self, x, axis: int):
+        """Mean and std cast to ``x``'s dtype and shaped for its channels, checked."""
         with np.errstate(over="ignore", under="ignore"):
-            mean = self._channelwise(self.mean, x, axis)
-            std = self._channelwise(self.std, x, axis)
+            mean = self._channelwise(self._mean, x, axis)
+            std = self._channelwise(self._std, x, axis)
         if not (np.all(std != 0) and np.all(np.isfinite(std)) and np.all(np.isfinite(mean))):
             raise ValueError(
-                f"Normalize: mean={self.mean!r}, std={self.std!r} do not fit in {x.dtype} "
+                f"Normalize: mean={self._mean!r}, std={self._std!r} do not fit in {x.dtype} "
                 "(the input's dtype): std rounds to 0 or a value overflows; cast the input "
                 "to a wider float first (ToFloat(np.float32))"
             )
+        return mean, std
+
+    def _apply(self, x, axis: int):
+        x = self._as_float(x)
+        # Prepared once per kind of input: a per-sample loop calls this thousands of times.
+        key = (x.dtype, x.ndim - axis, x.shape[axis] if x.ndim > axis else 0)
+        prepared = self._cast.get(key)
+        if prepared is None:
+            prepared = self._cast[key] = self._prepare(x, axis)
+        mean, std = prepared
         return (x - mean) / std
 
     def __call__(self, x):

@@ -5,7 +5,9 @@ under a plain file name directly inside it. A file already there is used as it i
 (after a checksum check when a digest is given), so a machine without a network works
 once the file has been put there by hand. A file that the original DeZero downloaded
 into ``~/.dezero`` is copied over instead of being downloaded again, when its SHA-256
-is the one expected.
+is the one expected (never without a digest to check it against). It is copied, not
+linked: a hard link would share the file with a program that may rewrite it in place,
+and a symbolic link would break when ``~/.dezero`` is cleared.
 
 Downloads of one file are serialised across processes by a lock (on systems with
 ``fcntl``): a second process waits, then uses the first one's file. A download goes to
@@ -42,8 +44,8 @@ try:
 except ImportError:  # Windows: no advisory locks; see _locked()
     fcntl = None
 
-__all__ = ["DownloadError", "ChecksumError", "CacheError", "cache_dir", "get_file",
-           "sha256sum"]
+__all__ = ["DownloadError", "ChecksumError", "CacheError", "cache_dir", "dezero_cache_dir",
+           "get_file", "sha256sum"]
 
 _CHUNK = 1 << 16
 _TIMEOUT_S = 60.0
