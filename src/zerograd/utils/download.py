@@ -434,7 +434,7 @@ def _copy_from_dezero(root: str, name: str, path: str, expected: str) -> bool:
     except CacheError:
         raise
     except OSError as e:
-        warnings.warn(f"get_file: could not read {source}, the original DeZero's download "
+        warnings.warn(f"get_file: could not copy {source}, the original DeZero's download "
                       f"({_describe(e)}); downloading {name} instead", stacklevel=3)
         return False
     if digest != expected:
