@@ -115,6 +115,44 @@ def test_dataset_index_must_be_int(index):
         _Toy()[index]
 
 
+@pytest.mark.parametrize("index", [5, -6, 100])
+def test_dataset_index_out_of_range(index):
+    with pytest.raises(IndexError, match=rf"_Toy\[{index}\]: index out of range for 5 samples"):
+        _Toy()[index]
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda: Spiral(train="test"), TypeError,
+         r"Spiral: train must be True \(the training split\) or False \(the test split\), "
+         r"got 'test' \(str\)"),
+        (lambda: Spiral(train=None), TypeError, "Spiral: train must be True"),
+        (lambda: Spiral(train=0), TypeError, "Spiral: train must be True"),
+        (lambda: MNISTSubset(train="False"), TypeError, "MNISTSubset: train must be True"),
+        (lambda: SinCurve(train=1), TypeError, "SinCurve: train must be True"),
+        (lambda: Spiral(transform="flatten"), TypeError,
+         r"Spiral: transform must be None or a callable .*got 'flatten' \(str\)"),
+        (lambda: MNISTSubset(target_transform=3), TypeError,
+         "MNISTSubset: target_transform must be None or a callable"),
+        (lambda: SinCurve(seed=-3), ValueError, r"SinCurve: seed must be None, a non-negative"),
+        (lambda: SinCurve(seed=0.5), ValueError, "SinCurve: seed must be"),
+        (lambda: load_mnist_subset(train="test"), TypeError,
+         "load_mnist_subset: train must be True, False or None, got 'test'"),
+        (lambda: CIFAR100(label_type="medium"), ValueError,
+         r"CIFAR100: label_type must be 'fine' \(100 classes\) or 'coarse'"),
+    ],
+)
+def test_bad_dataset_arguments_are_refused(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_numpy_bools_are_train_flags():
+    assert Spiral(train=np.bool_(False)).train is False
+    assert len(load_mnist_subset(train=np.bool_(False))[0]) == 1000
+
+
 def test_dataset_base_is_empty():
     ds = Dataset()
     with pytest.raises(RuntimeError, match="prepare"):
@@ -267,6 +305,32 @@ def test_mnist_offline_does_not_fall_back(server, monkeypatch):
     message = str(e.value)
     cached = os.path.join(os.environ["ZEROGRAD_HOME"], "t10k-images-idx3-ubyte.gz")
     assert cached in message and "MNISTSubset" in message
+
+
+def test_mnist_corrupt_cached_file_offline(server, monkeypatch):
+    # Issue 13, item 4: the file is there, so "put it at PATH" would not be true.
+    home = os.environ["ZEROGRAD_HOME"]
+    os.makedirs(home)
+    cached = os.path.join(home, "t10k-images-idx3-ubyte.gz")
+    with open(cached, "wb") as f:
+        f.write(b"half a download")
+    monkeypatch.setattr(MNIST, "mirrors", [_closed_port_url(), _closed_port_url()])
+    with pytest.raises(DownloadError) as e:
+        MNIST(train=False)
+    message = str(e.value)
+    assert f"MNIST: {cached} is in the cache but has the wrong SHA-256" in message
+    assert MNIST.files["t10k-images-idx3-ubyte.gz"] in message
+    assert hashlib.sha256(b"half a download").hexdigest() in message
+    assert f"Delete {cached}" in message and "put it at" not in message
+    assert message.count("Connection refused") == 2  # both mirrors tried
+
+
+def test_cache_dir_problem_is_not_blamed_on_the_mirrors(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZEROGRAD_HOME", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DownloadError, match="exists but is not a directory") as e:
+        MNIST(train=False)
+    assert "tried" not in str(e.value)
 
 
 def test_mnist_corrupt_idx(server, monkeypatch):

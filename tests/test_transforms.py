@@ -1,7 +1,15 @@
-"""Transforms: array transforms per sample and per batch, and the Pillow image ones."""
+"""Transforms: array transforms per sample and per batch, and the Pillow image ones; bad
+constructor arguments; properties on random inputs against NumPy written out by hand."""
 
 import numpy as np
 import pytest
+
+try:
+    import hypothesis
+    import hypothesis.extra.numpy as hnp
+    import hypothesis.strategies as st
+except ImportError:  # a dev dependency: the rest of the file runs without it
+    hypothesis = None
 
 from zerograd.transforms import (
     AsType,
@@ -107,7 +115,7 @@ def test_random_horizontal_flip_arrays():
     firsts = [flip(x)[0, 0, 0] for _ in range(20)]
     assert firsts == [again(x)[0, 0, 0] for _ in range(20)]  # reproducible by seed
     assert set(firsts) == {0, 2}  # flipped sometimes, not always
-    with pytest.raises(ValueError, match="p must be in"):
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\], got 1.5"):
         RandomHorizontalFlip(p=1.5)
 
 
@@ -182,3 +190,184 @@ def test_image_pipeline(Image):
     y = f(img)
     assert y.shape == (3, 24, 24) and y.dtype == np.float32
     assert -1.0 <= y.min() <= y.max() <= 1.0
+
+
+# --- bad constructor arguments (issue 13, item 11 and the sweep) ---------------------------
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Normalize(0, 0), r"Normalize: std must be positive .*got 0 .*divides by zero"),
+        (lambda: Normalize(0.5, [1.0, 0.0, 1.0]), "Normalize: std must be positive"),
+        (lambda: Normalize(0, -1.0), "Normalize: std must be positive"),
+        (lambda: Normalize(float("nan"), 1), "Normalize: mean must be a number or a sequence"),
+        (lambda: Normalize(0, float("inf")), "Normalize: std must be a number or a sequence"),
+        (lambda: Normalize("0", 1), "Normalize: mean must be a number"),
+        (lambda: Normalize(None, 1), "Normalize: mean must be a number"),
+        (lambda: Normalize(True, 1), "Normalize: mean must be a number"),
+        (lambda: Normalize(1j, 1), "Normalize: mean must be a number"),
+        (lambda: Normalize([], 1), "Normalize: mean must be a number"),
+        (lambda: Normalize([[0, 1], [2, 3]], 1), "Normalize: mean must be a number"),
+        (lambda: Normalize([0, [1, 2]], 1), "Normalize: mean must be a number"),
+        (lambda: Normalize([0, 1, 2], [1, 2]), "mean has 3 per-channel values and std 2"),
+        (lambda: AsType("float99"), r"AsType: dtype must be a NumPy numeric or bool dtype"),
+        (lambda: AsType(object), "AsType: dtype must be"),
+        (lambda: AsType(str), "AsType: dtype must be"),
+        (lambda: AsType(None), "AsType: dtype must be"),
+        (lambda: ToFloat(np.int32), r"ToFloat: dtype must be a floating dtype"),
+        (lambda: ToFloat("int8"), "ToFloat: dtype must be a floating dtype"),
+        (lambda: ToInt(np.float32), r"ToInt: dtype must be an integer dtype"),
+        (lambda: ToInt(bool), "ToInt: dtype must be an integer dtype"),
+        (lambda: ToArray("x"), "ToArray: dtype must be a NumPy numeric dtype"),
+        (lambda: Compose(Flatten()), r"Compose: transforms must be a list .*Compose\(\[t\]\)"),
+        (lambda: Compose("abc"), "Compose: transforms must be a list"),
+        (lambda: Compose(3), "Compose: transforms must be a list"),
+        (lambda: Compose([Flatten(), 3]), r"Compose: transforms\[1\] must be callable"),
+        (lambda: Convert(""), "Convert: mode must be a Pillow image mode"),
+        (lambda: Convert(3), "Convert: mode must be a Pillow image mode"),
+        (lambda: Resize(0), r"Resize: size must be a positive int or a \(width, height\) pair"),
+        (lambda: Resize(-2), "Resize: size must be a positive int"),
+        (lambda: Resize((2.5, 3)), "Resize: size must be a positive int"),
+        (lambda: Resize((2, 3, 4)), "Resize: size must be a positive int"),
+        (lambda: Resize(True), "Resize: size must be a positive int"),
+        (lambda: Resize(4, mode=9), "Resize: mode must be None or a PIL.Image.Resampling"),
+        (lambda: Resize(4, mode="bilinear"), "Resize: mode must be None"),
+        (lambda: CenterCrop((0, 3)), "CenterCrop: size must be a positive int"),
+        (lambda: CenterCrop(None), "CenterCrop: size must be a positive int"),
+        (lambda: RandomHorizontalFlip(-0.1), "RandomHorizontalFlip: p must be a probability"),
+        (lambda: RandomHorizontalFlip(float("nan")), "RandomHorizontalFlip: p must be"),
+        (lambda: RandomHorizontalFlip("0.5"), "RandomHorizontalFlip: p must be"),
+        (lambda: RandomHorizontalFlip(True), "RandomHorizontalFlip: p must be"),
+        (lambda: RandomHorizontalFlip(seed=-1), r"RandomHorizontalFlip: seed must be None, a "
+                                                r"non-negative int .*got -1 \(int\)"),
+        (lambda: RandomHorizontalFlip(seed=1.5), "RandomHorizontalFlip: seed must be"),
+        (lambda: RandomHorizontalFlip(seed=np.random.RandomState(0)),
+         "RandomHorizontalFlip: seed must be"),
+    ],
+)
+def test_bad_constructor_arguments_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_good_constructor_arguments_still_work():
+    assert Normalize(np.float32(2), np.array([1.0, 2.0]).reshape(2, 1, 1)).std.shape == (2, 1, 1)
+    Normalize([0, 1], 2)(np.zeros((2, 3)))
+    assert ToFloat("float16").dtype == np.float16 and ToInt("uint8").dtype == np.uint8
+    assert AsType(bool).dtype == np.bool_ and ToArray(np.uint8).dtype == np.uint8
+    assert Resize(np.int64(3)).size == (3, 3) and CenterCrop([4, 5]).size == (4, 5)
+    assert Resize(2, mode=0).mode == 0
+    assert Compose(t for t in [Flatten()]).batchable
+    shared = np.random.default_rng(0)
+    assert RandomHorizontalFlip(1, seed=shared).rng is shared
+    assert RandomHorizontalFlip(np.float32(0.5), seed=np.random.SeedSequence(1)).p == 0.5
+
+
+def test_normalize_attributes_set_later_are_checked_too():
+    f = Normalize(0.0, 2.0)
+    x = np.array([4.0], dtype=np.float32)
+    assert f(x)[0] == 2.0
+    f.mean = 2.0  # the prepared values follow
+    assert f(x)[0] == 1.0 and f.mean == 2.0
+    with pytest.raises(ValueError, match="Normalize: std must be positive"):
+        f.std = 0
+    with pytest.raises(ValueError, match="mean has 3 per-channel values and std 2"):
+        Normalize(0, [1.0, 2.0]).mean = [0, 0, 0]
+    assert f.std == 2.0 and f(x)[0] == 1.0  # unchanged by the refused assignment
+
+
+def test_normalize_std_that_vanishes_in_the_inputs_dtype():
+    f = Normalize(0.0, 1e-10)
+    assert np.isfinite(f(np.ones(2, dtype=np.float32))).all()
+    with pytest.raises(ValueError, match=r"Normalize: .*do not fit in float16 .*ToFloat"):
+        f(np.ones(2, dtype=np.float16))
+    with pytest.raises(ValueError, match="do not fit in float16"):
+        Normalize(1e6, 1.0).apply_batch(np.ones((3, 2), dtype=np.float16))
+
+
+@pytest.mark.parametrize("transform", [Compose([Flatten()]), Normalize(), Flatten(), ToFloat(),
+                                       ToInt(), AsType(np.int8), RandomHorizontalFlip(0.5),
+                                       Resize(3), CenterCrop(2), ToArray(), ToPIL(), Convert()])
+def test_repr_names_the_transform(transform):
+    assert repr(transform).startswith(type(transform).__name__ + "(")
+
+
+def test_convert_to_an_unknown_mode(Image):
+    img, _ = _rgb(Image)
+    with pytest.raises(ValueError, match="Convert: cannot convert a RGB image to mode 'XYZ'"):
+        Convert("XYZ")(img)
+
+
+# --- properties on random inputs --------------------------------------------------------------
+
+if hypothesis is not None:
+    _settings = hypothesis.settings(derandomize=True, max_examples=60, deadline=None,
+                                    database=None)
+    _floats = st.floats(-1e3, 1e3, allow_nan=False, width=32)
+    _stds = st.floats(0.015625, 1e3, allow_nan=False, width=32)
+
+    @st.composite
+    def _normalize_cases(draw):
+        """(transform, batch, mean as (C,) float64, std as (C,) float64)."""
+        dtype = draw(st.sampled_from([np.float32, np.float64, np.uint8, np.int32]))
+        n = draw(st.integers(1, 4))
+        c = draw(st.integers(1, 4))
+        rest = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=4))
+        xs = draw(hnp.arrays(dtype, (n, c, *rest), elements=(
+            st.integers(0, 255) if np.dtype(dtype).kind in "iu" else _floats)))
+        per_channel_mean, per_channel_std = draw(st.booleans()), draw(st.booleans())
+        mean = draw(st.lists(_floats, min_size=c, max_size=c)) if per_channel_mean \
+            else draw(_floats)
+        std = draw(st.lists(_stds, min_size=c, max_size=c)) if per_channel_std \
+            else draw(_stds)
+        m = np.broadcast_to(np.asarray(mean, np.float64).reshape(-1), (c,))
+        s = np.broadcast_to(np.asarray(std, np.float64).reshape(-1), (c,))
+        return Normalize(mean, std), xs, m, s
+
+    @_settings
+    @hypothesis.given(_normalize_cases())
+    def test_normalize_against_numpy(case):
+        f, xs, mean, std = case
+        out_dtype = xs.dtype if xs.dtype.kind == "f" else np.dtype(np.float32)
+        expected = np.empty(xs.shape)
+        for k in range(xs.shape[1]):  # one channel at a time, in float64
+            expected[:, k] = (xs[:, k].astype(np.float64) - mean[k]) / std[k]
+        got = f.apply_batch(xs)
+        assert got.dtype == out_dtype and got.shape == xs.shape
+        tol = 1e-5 if out_dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
+        np.testing.assert_array_equal(np.stack([f(x) for x in xs]), got)
+
+    @_settings
+    @hypothesis.given(
+        hnp.arrays(st.sampled_from([np.uint8, np.int64, np.float32, np.float64]),
+                   hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=4)),
+        st.sampled_from([np.float16, np.float32, np.float64, np.int8, np.int64, np.bool_]),
+    )
+    def test_flatten_and_astype_against_numpy(xs, dtype):
+        n = len(xs)
+        flat = xs.reshape(n, -1) if n else np.empty((0, int(np.prod(xs.shape[1:]))), xs.dtype)
+        np.testing.assert_array_equal(Flatten().apply_batch(xs), flat, strict=True)
+        for x in xs:
+            np.testing.assert_array_equal(Flatten()(x), x.ravel())
+        with np.errstate(invalid="ignore", over="ignore"):
+            got = AsType(dtype).apply_batch(xs)
+            np.testing.assert_array_equal(got, xs.astype(dtype))
+            f = Compose([Flatten(), AsType(dtype)])
+            per_sample = [f(x) for x in xs]
+            batch = f.apply_batch(xs)
+        assert got.dtype == dtype
+        if n:
+            np.testing.assert_array_equal(batch, np.stack(per_sample))
+
+    @_settings
+    @hypothesis.given(st.floats(0.0, 1.0), st.integers(0, 2**32))
+    def test_random_flip_is_a_flip_or_nothing(p, seed):
+        x = np.arange(12).reshape(1, 3, 4)
+        flip = RandomHorizontalFlip(p, seed=seed)
+        for _ in range(5):
+            y = flip(x)
+            assert np.array_equal(y, x) or np.array_equal(y, x[..., ::-1])
+        if p == 0.0:
+            assert flip(x) is x

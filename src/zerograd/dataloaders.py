@@ -5,10 +5,18 @@ so that the next ``for`` loop runs the next epoch. ``SeqDataLoader`` yields batc
 for truncated backpropagation through time: row ``i`` of successive batches walks
 through its own contiguous stretch of the sequence.
 
+What a dataset item is: a tuple ``(x, t)`` is a labelled sample, and anything else (an
+array, a list, a number, or a tuple ``(x,)``) is one unlabelled sample, batched with
+``t = None``. A list counts as data, not as a pair, so that ``[0.5, 1.0]`` is one sample
+of two features. A dataset may also be a bare array: each row is an unlabelled sample.
+
 When the dataset keeps whole arrays (a :class:`zerograd.datasets.Dataset` with ndarray
-``data``/``label``) and its transforms can act on a whole batch (those of
+``data``/``label``, or an array) and its transforms can act on a whole batch (those of
 :mod:`zerograd.transforms`, or none), a batch is one slice of those arrays instead of
 a Python loop over samples.
+
+A loader's position can be saved and restored (``state_dict()`` /
+``load_state_dict()``), so that a resumed run takes the same batches.
 
 Example:
     >>> from zerograd.datasets import Spiral
@@ -20,12 +28,14 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from zerograd import cuda
 from zerograd.datasets import Dataset
+from zerograd.transforms import _generator  # the seed= rules shared with transforms
 
 __all__ = ["DataLoader", "SeqDataLoader"]
 
@@ -44,7 +54,7 @@ def _batchable(transform: Any) -> bool:
 
 def _stack(values: list, what: str, index) -> np.ndarray:
     try:
-        return np.stack([np.asarray(v) for v in values])
+        batch = np.stack([np.asarray(v) for v in values])
     except ValueError as e:
         shapes = sorted({np.shape(v) for v in values})
         raise ValueError(
@@ -52,19 +62,81 @@ def _stack(values: list, what: str, index) -> np.ndarray:
             f"(dataset indices {list(index)[:8]}...); make every sample the same shape "
             "with a transform, or use batch_size=1"
         ) from e
+    if batch.dtype.kind not in "biufc":
+        raise TypeError(
+            f"DataLoader: the samples' {what} are not numbers ({type(values[0]).__name__} "
+            f"items, dtype {batch.dtype}; dataset indices {list(index)[:8]}...); a "
+            "transform must turn each sample into an array of numbers"
+        )
+    return batch
+
+
+def _split(item: Any, i: int) -> tuple:
+    """``(x, t)`` of one dataset item: a tuple ``(x, t)`` is labelled; ``(x,)`` and
+    anything that is not a tuple is one unlabelled sample (``t`` None)."""
+    if not isinstance(item, tuple):
+        return item, None
+    if len(item) == 2:
+        return item
+    if len(item) == 1:
+        return item[0], None
+    raise ValueError(
+        f"DataLoader: dataset[{i}] is a tuple of {len(item)} items; expected (x, t), or "
+        "(x,) or a bare sample (an array) for unlabelled data"
+    )
+
+
+def _check_flag(owner: str, arg: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {arg} must be True or False, got {value!r} "
+                        f"({type(value).__name__})")
+    return bool(value)
+
+
+def _check_batch_size(owner: str, batch_size: Any) -> int:
+    if isinstance(batch_size, (bool, np.bool_)) \
+            or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(
+            f"{owner}: batch_size must be a positive int, got {batch_size!r} "
+            f"({type(batch_size).__name__}); for example batch_size=32"
+        )
+    return int(batch_size)
+
+
+def _check_dataset(owner: str, dataset: Any) -> int:
+    """The dataset's length, or a clear error when it is not a usable dataset."""
+    if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+        raise TypeError(
+            f"{owner}: dataset must support len() and integer indexing (a zerograd "
+            f"Dataset, a list of (x, t) tuples, or an array), got {type(dataset).__name__}"
+        )
+    size = len(dataset)
+    if size == 0:
+        raise ValueError(
+            f"{owner}: the dataset ({type(dataset).__name__}) is empty, so an epoch would "
+            "have no batches; check how it was built (a split, a limit, a filter)"
+        )
+    return size
 
 
 class DataLoader:
     """Iterate over a dataset in mini-batches.
 
     Args:
-        dataset: a :class:`~zerograd.datasets.Dataset`, or any object with
-            ``__len__`` and an int ``__getitem__`` returning ``(x, t)``.
-        batch_size: samples per batch; the last batch of an epoch may be smaller.
-        shuffle: draw a new random order at the start of every epoch.
-        gpu: return CuPy arrays (on the current GPU) instead of NumPy arrays.
-        seed: seed (or ``numpy.random.Generator``) of the shuffling; None draws
-            fresh entropy. NumPy's global random state is never used.
+        dataset: a non-empty :class:`~zerograd.datasets.Dataset`, an array (one
+            unlabelled sample per row), or any object with ``__len__`` and an int
+            ``__getitem__`` returning ``(x, t)`` tuples or bare unlabelled samples.
+        batch_size: samples per batch (a positive int); the last batch of an epoch may
+            be smaller.
+        shuffle: True or False: draw a new random order at the start of every epoch.
+        gpu: True or False: return CuPy arrays (on the current GPU) instead of NumPy
+            arrays.
+        seed: seed of the shuffling: None (fresh entropy), a non-negative int, or a
+            ``numpy.random.Generator``. NumPy's global random state is never used.
+
+    Raises:
+        ValueError, TypeError: for bad arguments, naming the argument and the value.
+        RuntimeError: for ``gpu=True`` without a usable CUDA device.
 
     Iterating yields ``(x, t)`` arrays with the batch along the first axis (``t`` is
     None when the dataset has no labels). After the last batch the loader resets, so
@@ -80,19 +152,19 @@ class DataLoader:
 
     def __init__(self, dataset: Any, batch_size: int, shuffle: bool = True,
                  gpu: bool = False, seed: Any = None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(
-                f"{type(self).__name__}: batch_size must be a positive int, got {batch_size!r}"
-            )
+        owner = type(self).__name__
+        data_size = _check_dataset(owner, dataset)
+        batch_size = _check_batch_size(owner, batch_size)
+        shuffle = _check_flag(owner, "shuffle", shuffle)
+        gpu = _check_flag(owner, "gpu", gpu)
         if gpu:
-            _require_gpu(f"{type(self).__name__}(gpu=True)")
+            _require_gpu(f"{owner}(gpu=True)")
         self.dataset = dataset
-        self.batch_size = int(batch_size)
+        self.batch_size = batch_size
         self.shuffle = shuffle
         self.gpu = gpu
-        self.rng = np.random.default_rng(seed)
-        self.data_size = len(dataset)
+        self.rng = _generator(owner, seed)
+        self.data_size = data_size
         self.max_iter = math.ceil(self.data_size / self.batch_size)
         self.reset()
 
@@ -105,8 +177,15 @@ class DataLoader:
             self.index = np.arange(self.data_size)
 
     def state_dict(self) -> dict:
-        """Where the loader stands: the position in the epoch, the epoch's order and the
-        shuffling generator's state (for checkpoints: see :meth:`load_state_dict`).
+        """Where the loader stands, for checkpoints (see :meth:`load_state_dict`).
+
+        Returns:
+            A new dict: ``'iteration'``, the number of batches already taken in this
+            epoch (an int); ``'index'``, the epoch's order of dataset indices (an int64
+            array); ``'rng'``, the state of the shuffling generator (the dict of
+            ``numpy.random.Generator.bit_generator.state``, whose ints can exceed 64
+            bits: store it as text, e.g. JSON, not as array entries). The dataset and
+            the batch size are not part of it.
 
         Example:
             >>> from zerograd.datasets import Spiral
@@ -123,23 +202,69 @@ class DataLoader:
             "rng": self.rng.bit_generator.state,
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore what :meth:`state_dict` returned (the same dataset and batch size).
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore what :meth:`state_dict` returned, on a loader over the same dataset
+        with the same batch size: the rest of the epoch, and every later epoch's
+        shuffle, are then the ones the saved loader would have given.
+
+        The whole state is checked before anything changes. ``index`` may come back
+        as a list (e.g. from JSON) and ``iteration`` as a 0-d integer array. The
+        generator's state is copied into this loader's generator, which keeps its
+        kind (and stays shared, if a ``numpy.random.Generator`` was given as seed).
 
         Raises:
-            ValueError: when the state does not fit this loader; nothing changes then.
+            TypeError: when ``state`` is not a mapping.
+            ValueError: when the state does not fit this loader (other keys, another
+                dataset size or batch size, an order that is not a permutation, a
+                generator state of another kind); nothing changes then.
         """
-        index = np.asarray(state["index"])
-        iteration = int(state["iteration"])
+        iteration, index, rng_state = self._check_state(state)
+        self.rng.bit_generator.state = rng_state
+        self.iteration, self.index = iteration, index
+
+    def _check_state(self, state: Any) -> tuple:
+        """``(iteration, index, rng state)`` from ``state``, checked against this loader."""
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{where}: expected the dict of state_dict(), got "
+                            f"{type(state).__name__}")
+        keys = {"iteration", "index", "rng"}
+        if set(state) != keys:
+            raise ValueError(
+                f"{where}: expected the keys {sorted(keys)}, got {sorted(map(str, state))}; "
+                "pass what DataLoader.state_dict() returned"
+            )
+        iteration = np.asarray(state["iteration"])
+        if iteration.ndim != 0 or iteration.dtype.kind not in "iu":
+            raise ValueError(f"{where}: 'iteration' must be an int, got "
+                             f"{state['iteration']!r}")
+        iteration = int(iteration)
+        try:
+            index = np.asarray(state["index"])
+        except (TypeError, ValueError) as e:  # a ragged list
+            raise ValueError(f"{where}: 'index' must be a list of dataset indices ({e})") \
+                from e
         if index.shape != (self.data_size,) or not 0 <= iteration <= self.max_iter:
             raise ValueError(
-                f"{type(self).__name__}.load_state_dict: the state is for {index.size} "
-                f"samples at batch {iteration}; this loader has {self.data_size} samples "
-                f"and {self.max_iter} batches per epoch (another dataset or batch size?)"
+                f"{where}: the state is for {index.size} samples at batch {iteration}; this "
+                f"loader has {self.data_size} samples and {self.max_iter} batches per "
+                "epoch (another dataset or batch size?)"
             )
-        rng = np.random.Generator(type(self.rng.bit_generator)())
-        rng.bit_generator.state = state["rng"]
-        self.iteration, self.index, self.rng = iteration, index.copy(), rng
+        expected = np.arange(self.data_size)
+        if index.dtype.kind not in "iu" or not np.array_equal(np.sort(index), expected):
+            raise ValueError(f"{where}: 'index' is not an order of the {self.data_size} "
+                             "samples (each index once); the state is damaged")
+        if not self.shuffle and not np.array_equal(index, expected):
+            raise ValueError(f"{where}: 'index' is shuffled but this loader does not shuffle "
+                             "(the state was saved from a loader with shuffle=True?)")
+        # Try the generator's state on a scratch generator of the same kind first.
+        kind = type(self.rng.bit_generator)
+        try:
+            kind().state = state["rng"]
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"{where}: 'rng' is not the state of a {kind.__name__} "
+                             f"generator, as this loader's is ({e})") from e
+        return iteration, index.astype(np.int64), state["rng"]
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -187,6 +312,8 @@ class DataLoader:
         """The batch as slices of the dataset's whole arrays, or ``(None, None)`` when
         the dataset needs its per-sample ``__getitem__``."""
         ds = self.dataset
+        if isinstance(ds, np.ndarray):
+            return ds[index], None  # each row is one unlabelled sample
         if not isinstance(ds, Dataset) or type(ds).__getitem__ is not Dataset.__getitem__:
             return None, None
         data, label = ds.data, ds.label
@@ -205,15 +332,16 @@ class DataLoader:
         return x, t
 
     def _gather_samples(self, index: np.ndarray):
-        samples = [self.dataset[int(i)] for i in index]
+        samples = [_split(self.dataset[int(i)], int(i)) for i in index]
         x = _stack([s[0] for s in samples], "x", index)
         ts = [s[1] for s in samples]
         if all(v is None for v in ts):
             return x, None
         if any(v is None for v in ts):
             raise ValueError(
-                "DataLoader: some samples in a batch have a label and some have None; "
-                "a dataset must label all its samples or none"
+                "DataLoader: some samples in a batch have a label and some have none "
+                f"(dataset indices {list(index)[:8]}...); a dataset must label all its "
+                "samples, as (x, t) tuples, or none"
             )
         return x, _stack(ts, "t", index)
 
@@ -235,8 +363,12 @@ class SeqDataLoader(DataLoader):
 
     Args:
         dataset: a dataset whose order is the time order.
-        batch_size: the number of stretches walked in parallel.
-        gpu: return CuPy arrays instead of NumPy arrays.
+        batch_size: the number of stretches walked in parallel (at most the length of
+            the sequence).
+        gpu: True or False: return CuPy arrays instead of NumPy arrays.
+
+    Its ``state_dict()``/``load_state_dict()`` are DataLoader's: they save and restore
+    the position in the epoch (the order is always the time order).
 
     Example:
         >>> from zerograd.datasets import SinCurve

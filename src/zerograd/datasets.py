@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from zerograd.transforms import Compose, Flatten, Normalize, ToFloat
-from zerograd.utils.download import DownloadError, cache_dir, get_file
+from zerograd.transforms import Compose, Flatten, Normalize, ToFloat, _generator
+from zerograd.utils.download import CacheError, DownloadError, cache_dir, get_file
 
 __all__ = [
     "Dataset",
@@ -59,8 +59,12 @@ class Dataset:
 
     Args:
         train: the training split (True) or the test split (False).
-        transform: applied to each ``x`` (None: unchanged).
-        target_transform: applied to each ``t`` (None: unchanged).
+        transform: a callable applied to each ``x`` (None: unchanged).
+        target_transform: a callable applied to each ``t`` (None: unchanged).
+
+    Raises:
+        TypeError: for a ``train`` that is not True or False, or a transform that is
+            not callable (each error names the class and the argument).
 
     Example:
         >>> class Squares(Dataset):
@@ -75,7 +79,8 @@ class Dataset:
 
     def __init__(self, train: bool = True, transform: Callable | None = None,
                  target_transform: Callable | None = None):
-        self.train = train
+        _check_args(type(self).__name__, train, transform, target_transform)
+        self.train = bool(train)
         self.transform = transform
         self.target_transform = target_transform
         self.data: Any = None
@@ -93,6 +98,9 @@ class Dataset:
             )
         if self.data is None:
             raise RuntimeError(self._no_data_message())
+        if not -len(self.data) <= index < len(self.data):
+            raise IndexError(f"{type(self).__name__}[{index}]: index out of range for "
+                             f"{len(self.data)} samples")
         x = self.data[index]
         if self.transform is not None:
             x = self.transform(x)
@@ -117,6 +125,20 @@ class Dataset:
     def __repr__(self) -> str:
         size = "empty" if self.data is None else f"{len(self.data)} samples"
         return f"{type(self).__name__}(train={self.train}, {size})"
+
+
+def _check_args(owner: str, train: Any, transform: Any, target_transform: Any) -> None:
+    if not isinstance(train, (bool, np.bool_)):
+        raise TypeError(
+            f"{owner}: train must be True (the training split) or False (the test split), "
+            f"got {train!r} ({type(train).__name__})"
+        )
+    for arg, value in (("transform", transform), ("target_transform", target_transform)):
+        if value is not None and not callable(value):
+            raise TypeError(
+                f"{owner}: {arg} must be None or a callable (such as a transforms.Compose), "
+                f"got {value!r} ({type(value).__name__})"
+            )
 
 
 # --- the book's toy data -------------------------------------------------------------
@@ -177,6 +199,7 @@ class SinCurve(Dataset):
 
     def __init__(self, train: bool = True, transform: Callable | None = None,
                  target_transform: Callable | None = None, seed: int = 0):
+        _generator("SinCurve", seed)  # refuses a bad seed before any work
         self.seed = seed
         super().__init__(train, transform, target_transform)
 
@@ -199,17 +222,32 @@ def _fetch(what: str, urls: list[str], file_name: str, sha256: str | None,
            hint: str = "") -> str:
     """get_file from the first of ``urls`` that works; one clear error if none does."""
     errors = []
+    found = None
     for url in urls:
         try:
             return get_file(url, file_name, sha256)
+        except CacheError:
+            raise  # the same for every mirror
         except DownloadError as e:
-            errors.append(f"  {url}: {e.__cause__ or e}")
+            errors.append(f"  {url}: {e.reason or e}")
+            found = found or e.found_sha256
     path = os.path.join(cache_dir(), file_name)
     tried = "\n".join(errors)
+    if found is not None:
+        # The file is there, but not the right one: say so first.
+        raise DownloadError(
+            f"{what}: {path} is in the cache but has the wrong SHA-256: expected {sha256}, "
+            f"got {found} (a damaged copy, or another version of the file), and "
+            f"downloading a fresh copy failed; tried:\n{tried}\n"
+            f"Delete {path}, or replace it with a good copy of {urls[0]} downloaded "
+            "elsewhere" + (f" {hint}" if hint else ""),
+            path=path, found_sha256=found, expected_sha256=sha256,
+        )
     raise DownloadError(
         f"{what}: could not download {file_name}; tried:\n{tried}\n"
         f"Download it by hand from {urls[0]} and put it at {path}"
-        + (f" {hint}" if hint else "")
+        + (f" {hint}" if hint else ""),
+        path=path, expected_sha256=sha256,
     )
 
 
@@ -265,9 +303,11 @@ class MNIST(Dataset):
     Downloaded once (about 11 MiB) from a mirror of Yann LeCun's files, checked by
     SHA-256. ``data`` is uint8 of shape ``(N, 1, 28, 28)``, ``label`` int64 of shape
     ``(N,)``. The default transform flattens each image to 784 float32 values in
-    [0, 1], as the book does. Without a network, put the four ``*-ubyte.gz`` files in
-    the cache directory by hand, or use :class:`MNISTSubset`, which ships with
-    zerograd (this class never falls back to it by itself).
+    [0, 1], as the book does. Files that the original DeZero downloaded (in
+    ``~/.dezero``) are reused when their SHA-256 matches. Without a network, put the
+    four ``*-ubyte.gz`` files in the cache directory by hand, or use
+    :class:`MNISTSubset`, which ships with zerograd (this class never falls back to it
+    by itself).
 
     Example:
         >>> MNIST.labels()[7]
@@ -345,6 +385,9 @@ def load_mnist_subset(train: bool | None = None):
         >>> bool((x_test == x[4000:]).all()), len(t_test)
         (True, 1000)
     """
+    if train is not None and not isinstance(train, (bool, np.bool_)):
+        raise TypeError(f"load_mnist_subset: train must be True, False or None, got "
+                        f"{train!r} ({type(train).__name__})")
     with np.load(MNIST_SUBSET_PATH) as f:
         x, t = f["x"], f["t"].astype(np.int64)
     # rank[i]: how many earlier images in the file show the same digit as image i.
@@ -356,7 +399,7 @@ def load_mnist_subset(train: bool | None = None):
     # Sort by split, then by rank within the digit, then by digit.
     index = np.lexsort((t, rank, test))
     if train is not None:
-        index = index[test[index] != bool(train)]
+        index = index[test[index] != train]
     return x[index].reshape(-1, 1, 28, 28), t[index]
 
 
@@ -501,7 +544,8 @@ class CIFAR100(CIFAR10):
                  target_transform: Callable | None = None, label_type: str = "fine"):
         if label_type not in ("fine", "coarse"):
             raise ValueError(
-                f"CIFAR100: label_type must be 'fine' or 'coarse', got {label_type!r}"
+                f"CIFAR100: label_type must be 'fine' (100 classes) or 'coarse' (20 "
+                f"superclasses), got {label_type!r}"
             )
         self.label_type = label_type
         super().__init__(train, transform, target_transform)

@@ -16,12 +16,11 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-
-from zerograd.utils.shape import pair
 
 __all__ = [
     "Transform",
@@ -38,6 +37,57 @@ __all__ = [
     "ToPIL",
     "RandomHorizontalFlip",
 ]
+
+
+def _refuse(owner: str, arg: str, value: Any, expected: str, hint: str = "") -> ValueError:
+    """The error for a bad constructor argument: who, which argument, what was given."""
+    got = f"{value!r} ({type(value).__name__})"
+    return ValueError(f"{owner}: {arg} must be {expected}, got {got}" + (f"; {hint}" if hint
+                                                                        else ""))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value: Any) -> bool:
+    return _is_int(value) or isinstance(value, (float, np.floating))
+
+
+def _generator(owner: str, seed: Any) -> np.random.Generator:
+    """A NumPy generator from a ``seed=`` argument, or a ValueError naming ``owner``.
+
+    ``seed`` may be None (fresh entropy from the OS), a non-negative int, a
+    ``numpy.random.SeedSequence`` or ``BitGenerator``, or a ``numpy.random.Generator``
+    (used as it is, shared with the caller). Data loaders and datasets use it too.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.BitGenerator)) \
+            or (_is_int(seed) and seed >= 0):
+        return np.random.default_rng(seed)
+    raise _refuse(owner, "seed", seed, "None, a non-negative int or a numpy.random.Generator",
+                  "for example seed=0")
+
+
+def _check_dtype(owner: str, dtype: Any, kinds: str, expected: str) -> np.dtype:
+    try:
+        result = np.dtype(dtype)
+    except TypeError:
+        result = None
+    if dtype is None or result is None or result.kind not in kinds:
+        raise _refuse(owner, "dtype", dtype, expected)
+    return result
+
+
+def _check_size(owner: str, size: Any) -> tuple[int, int]:
+    """A positive int, or a pair of them: ``(width, height)``."""
+    if _is_int(size):
+        size = (size, size)
+    if not (isinstance(size, (tuple, list)) and len(size) == 2 and all(
+            _is_int(n) and n > 0 for n in size)):
+        raise _refuse(owner, "size", size, "a positive int or a (width, height) pair of them")
+    return int(size[0]), int(size[1])
 
 
 def _pil_image():
@@ -83,7 +133,14 @@ class Compose(Transform):
     """
 
     def __init__(self, transforms: Sequence[Callable] = ()):
+        if callable(transforms) or isinstance(transforms, (str, bytes)) \
+                or not hasattr(transforms, "__iter__"):
+            raise _refuse("Compose", "transforms", transforms, "a list of transforms",
+                          "wrap a single one in a list: Compose([t])")
         self.transforms = list(transforms)
+        for i, t in enumerate(self.transforms):
+            if not callable(t):
+                raise _refuse("Compose", f"transforms[{i}]", t, "callable (a transform)")
 
     @property
     def batchable(self) -> bool:  # type: ignore[override]
@@ -111,8 +168,14 @@ class Normalize(Transform):
     inputs become float32 (run ``ToFloat()`` first to choose otherwise).
 
     Args:
-        mean: a number or one number per channel.
-        std: a number or one number per channel.
+        mean: a finite number or one per channel.
+        std: a positive finite number or one per channel.
+
+    Raises:
+        ValueError: at construction, for a std that is not positive (``Normalize(0, 0)``
+            would make every value NaN or infinite), values that are not finite real
+            numbers, or per-channel mean and std of different lengths; when called, for
+            a std that rounds to 0 (or a mean that overflows) in the input's dtype.
 
     Example:
         >>> Normalize(mean=[1.0, 2.0], std=2.0)(np.ones((2, 1), dtype=np.float32))
@@ -123,8 +186,47 @@ class Normalize(Transform):
     batchable = True
 
     def __init__(self, mean: Any = 0, std: Any = 1):
-        self.mean = mean
-        self.std = std
+        self._set(mean, std)
+
+    # Properties, so that a mean or std assigned later is checked as at construction.
+    mean = property(lambda self: self._mean, lambda self, value: self._set(value, self._std),
+                    doc="The mean: a number or one per channel, as given.")
+    std = property(lambda self: self._std, lambda self, value: self._set(self._mean, value),
+                   doc="The standard deviation: a number or one per channel, as given.")
+
+    def _set(self, mean: Any, std: Any) -> None:
+        m = self._check("mean", mean, "finite real numbers")
+        s = self._check("std", std, "positive finite real numbers")
+        if min(s) <= 0:
+            raise _refuse("Normalize", "std", std, "positive (a standard deviation)",
+                          "a std of 0 divides by zero")
+        if len(m) > 1 and len(s) > 1 and len(m) != len(s):
+            raise ValueError(
+                f"Normalize: mean has {len(m)} per-channel values and std {len(s)}; give "
+                "both the same number of channels (or a single number for either)"
+            )
+        self._mean, self._std = mean, std
+        # (dtype, sample ndim, channels) -> mean and std cast and shaped for such samples.
+        self._cast: dict = {}
+
+    @staticmethod
+    def _check(arg: str, value: Any, what: str) -> list[float]:
+        """``value`` as a list of one number or one per channel."""
+        expected = f"a number or a sequence of {what}, one per channel"
+        if _is_real(value) and math.isfinite(value):  # the common case, quickly
+            return [float(value)]
+        try:
+            a = np.asarray(value)
+        except (ValueError, TypeError):
+            raise _refuse("Normalize", arg, value, expected) from None
+        # One value per channel: a number, a flat sequence, or a (C, 1, ..., 1) array.
+        per_channel = a.ndim <= 1 or all(n == 1 for n in a.shape[1:])
+        if a.dtype.kind not in "iuf" or a.size == 0 or not per_channel:
+            raise _refuse("Normalize", arg, value, expected)
+        values = a.astype(np.float64).reshape(-1).tolist()
+        if not all(math.isfinite(v) for v in values):
+            raise _refuse("Normalize", arg, value, expected)
+        return values
 
     @staticmethod
     def _as_float(x):
@@ -146,10 +248,27 @@ class Normalize(Transform):
         shape[0] = value.size
         return value.reshape(shape)
 
+    def _prepare(self, x, axis: int):
+        """Mean and std cast to ``x``'s dtype and shaped for its channels, checked."""
+        with np.errstate(over="ignore", under="ignore"):
+            mean = self._channelwise(self._mean, x, axis)
+            std = self._channelwise(self._std, x, axis)
+        if not (np.all(std != 0) and np.all(np.isfinite(std)) and np.all(np.isfinite(mean))):
+            raise ValueError(
+                f"Normalize: mean={self._mean!r}, std={self._std!r} do not fit in {x.dtype} "
+                "(the input's dtype): std rounds to 0 or a value overflows; cast the input "
+                "to a wider float first (ToFloat(np.float32))"
+            )
+        return mean, std
+
     def _apply(self, x, axis: int):
         x = self._as_float(x)
-        mean = self._channelwise(self.mean, x, axis)
-        std = self._channelwise(self.std, x, axis)
+        # Prepared once per kind of input: a per-sample loop calls this thousands of times.
+        key = (x.dtype, x.ndim - axis, x.shape[axis] if x.ndim > axis else 0)
+        prepared = self._cast.get(key)
+        if prepared is None:
+            prepared = self._cast[key] = self._prepare(x, axis)
+        mean, std = prepared
         return (x - mean) / std
 
     def __call__(self, x):
@@ -176,7 +295,8 @@ class Flatten(Transform):
         return np.asarray(x).reshape(-1)
 
     def apply_batch(self, xs):
-        return xs.reshape(len(xs), -1)
+        # Not reshape(n, -1): NumPy cannot infer the -1 of an empty batch.
+        return xs.reshape(len(xs), math.prod(xs.shape[1:]))
 
 
 class AsType(Transform):
@@ -188,9 +308,10 @@ class AsType(Transform):
     """
 
     batchable = True
+    _kinds, _expected = "biufc", "a NumPy numeric or bool dtype (such as np.float32)"
 
     def __init__(self, dtype: Any = np.float32):
-        self.dtype = np.dtype(dtype)
+        self.dtype = _check_dtype(type(self).__name__, dtype, self._kinds, self._expected)
 
     def __call__(self, x):
         return np.asarray(x).astype(self.dtype, copy=False)
@@ -210,6 +331,8 @@ class ToFloat(AsType):
         dtype('float32')
     """
 
+    _kinds, _expected = "f", "a floating dtype (np.float16, np.float32 or np.float64)"
+
     def __init__(self, dtype: Any = np.float32):
         super().__init__(dtype)
 
@@ -221,6 +344,8 @@ class ToInt(AsType):
         >>> ToInt()(np.array([1.7])).dtype
         dtype('int64')
     """
+
+    _kinds, _expected = "iu", "an integer dtype (such as np.int64 or np.uint8)"
 
     def __init__(self, dtype: Any = np.int64):
         super().__init__(dtype)
@@ -237,6 +362,9 @@ class Convert(Transform):
     """
 
     def __init__(self, mode: str = "RGB"):
+        if not isinstance(mode, str) or not mode:
+            raise _refuse("Convert", "mode", mode, "a Pillow image mode such as 'RGB' or 'L'"
+                          ", or 'BGR'")
         self.mode = mode
 
     def __call__(self, img):
@@ -244,7 +372,11 @@ class Convert(Transform):
         if self.mode == "BGR":
             r, g, b = img.convert("RGB").split()
             return Image.merge("RGB", (b, g, r))
-        return img.convert(self.mode)
+        try:
+            return img.convert(self.mode)
+        except ValueError as e:  # Pillow's "conversion from X to Y not supported"
+            raise ValueError(f"Convert: cannot convert a {img.mode} image to mode "
+                             f"{self.mode!r} ({e})") from e
 
     def __repr__(self) -> str:
         return f"Convert({self.mode!r})"
@@ -255,8 +387,8 @@ class Resize(Transform):
 
     Args:
         size: an int for a square, or ``(width, height)`` as Pillow orders it.
-        mode: the resampling filter (a ``PIL.Image.Resampling`` value); bilinear
-            when None.
+        mode: the resampling filter (a ``PIL.Image.Resampling`` value, 0 to 5);
+            bilinear when None.
 
     Example:
         >>> from PIL import Image
@@ -265,7 +397,10 @@ class Resize(Transform):
     """
 
     def __init__(self, size: Any, mode: Any = None):
-        self.size = pair(size)
+        self.size = _check_size("Resize", size)
+        if mode is not None and not (_is_int(mode) and 0 <= mode <= 5):
+            raise _refuse("Resize", "mode", mode, "None or a PIL.Image.Resampling value",
+                          "for example PIL.Image.Resampling.NEAREST")
         self.mode = mode
 
     def __call__(self, img):
@@ -290,7 +425,7 @@ class CenterCrop(Transform):
     """
 
     def __init__(self, size: Any):
-        self.size = pair(size)
+        self.size = _check_size("CenterCrop", size)
 
     def __call__(self, img):
         W, H = img.size
@@ -322,7 +457,8 @@ class ToArray(Transform):
     """
 
     def __init__(self, dtype: Any = np.float32):
-        self.dtype = dtype
+        self.dtype = _check_dtype("ToArray", dtype, "biuf",
+                                  "a NumPy numeric dtype (such as np.float32 or np.uint8)")
 
     def __call__(self, img):
         if isinstance(img, np.ndarray):
@@ -338,7 +474,7 @@ class ToArray(Transform):
         return x.astype(self.dtype)
 
     def __repr__(self) -> str:
-        return f"ToArray({np.dtype(self.dtype).name})"
+        return f"ToArray({self.dtype.name})"
 
 
 class ToPIL(Transform):
@@ -374,7 +510,8 @@ class RandomHorizontalFlip(Transform):
 
     Args:
         p: the probability of a flip.
-        seed: seed of this transform's own random generator (None: fresh entropy).
+        seed: seed of this transform's own random generator (None: fresh entropy), or
+            a ``numpy.random.Generator``.
 
     Example:
         >>> RandomHorizontalFlip(p=1.0)(np.array([[1, 2, 3]]))
@@ -382,10 +519,10 @@ class RandomHorizontalFlip(Transform):
     """
 
     def __init__(self, p: float = 0.5, seed: int | None = None):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got p={p}")
-        self.p = p
-        self.rng = np.random.default_rng(seed)
+        if not (_is_real(p) and 0.0 <= p <= 1.0):
+            raise _refuse("RandomHorizontalFlip", "p", p, "a probability in [0, 1]")
+        self.p = float(p)
+        self.rng = _generator("RandomHorizontalFlip", seed)
 
     def __call__(self, x):
         if self.rng.random() >= self.p:
