@@ -83,10 +83,11 @@ def _end(proc: subprocess.Popen, out: Path) -> None:
 
 
 def launch(ranks: int | None, out: Path, *args: str, timeout: float = 120,
-           env: dict | None = None) -> Run:
-    """Run the worker on ``ranks`` ranks under mpiexec (None: alone, no mpiexec)."""
+           env: dict | None = None, script: Path = WORKER) -> Run:
+    """Run ``script OUT ARGS...`` (the worker by default) on ``ranks`` ranks under
+    mpiexec (None: alone, no mpiexec), in the folder ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, str(WORKER), str(out), *args]
+    command = [sys.executable, str(script), str(out), *args]
     if ranks is not None:
         command = [shutil.which("mpiexec"), "-n", str(ranks), *command]
     start = time.monotonic()
@@ -101,6 +102,12 @@ def launch(ranks: int | None, out: Path, *args: str, timeout: float = 120,
     finally:
         _end(proc, out)
     return Run(proc.returncode, stdout, stderr, time.monotonic() - start, out)
+
+
+@pytest.fixture(scope="session")
+def launch_alone():
+    """``launch``, for runs without mpiexec (which need no MPI)."""
+    return launch
 
 
 @pytest.fixture(scope="session")

@@ -101,6 +101,17 @@ def test_a_launcher_without_mpi4py_is_a_clear_error():
     assert "pip install 'zerograd[mpi]'" in result.stderr
 
 
+def test_an_mpiexec_of_another_mpi_is_a_clear_error():
+    # MPICH run outside its launcher, with a launcher's variables set: every process
+    # would train alone, as under an mpiexec of another MPI than mpi4py's.
+    pytest.importorskip("mpi4py")
+    code = "from zerograd import distributed; distributed.init()"
+    result = run_python(code, PMI_RANK="0", PMI_SIZE="2")
+    assert result.returncode != 0
+    assert "the launcher started 2 processes ($PMI_SIZE=2) but MPI sees a world of 1" \
+        in result.stderr
+
+
 def test_without_mpi4py_a_script_runs_as_a_world_of_one():
     code = ("import sys; sys.modules['mpi4py'] = None; "
             "from zerograd import distributed; print(distributed.init().size)")

@@ -369,11 +369,31 @@ def init(use_mpi: bool | None = None, blas_threads: int | None = None,
             "or run the script without mpiexec"
         ) from e
     comm = Communicator(MPI.COMM_WORLD)
+    started = _launcher_size()
+    if started is not None and started[1] != comm.size:
+        # Each process initialised MPI alone: an mpiexec of another MPI than mpi4py's.
+        library = MPI.Get_library_version().splitlines()[0].strip()
+        raise RuntimeError(
+            f"zerograd.distributed.init: the launcher started {started[1]} processes "
+            f"(${started[0]}={started[1]}) but MPI sees a world of {comm.size}: the "
+            f"mpiexec used belongs to another MPI than the one mpi4py runs on ({library}); "
+            "launch with that MPI's mpiexec"
+        )
     if abort_on_error:
         _install_excepthook(comm)
     comm.blas_threads = _set_blas_threads(comm.local_size, blas_threads)
     _world = comm
     return comm
+
+
+def _launcher_size(environ=None) -> tuple[str, int] | None:
+    """(variable, number of processes) as the launcher announced it, if it did."""
+    environ = os.environ if environ is None else environ
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        value = environ.get(name, "")
+        if value.isdigit():
+            return name, int(value)
+    return None
 
 
 def _set_blas_threads(local_size: int, requested: int | None) -> int | None:
