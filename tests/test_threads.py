@@ -111,8 +111,10 @@ def test_openmp_runtimes_are_set_too():
     # PyTorch runs its CPU kernels on its own OpenMP runtime and reports the count it
     # uses: an independent view of what set_num_threads did to that runtime.
     pytest.importorskip("torch")
+    # zerograd.threads looks before PyTorch is imported: the libraries PyTorch brings
+    # must still be found afterwards.
     code = (
-        "import json, torch; from zerograd import threads; "
+        "import json; from zerograd import threads; threads.libraries(); import torch; "
         "omp = [lib for lib in threads.libraries() if lib.kind == 'openmp']; "
         "threads.set_num_threads(3, openmp=False); a = torch.get_num_threads(); "
         "threads.set_num_threads(3); b = torch.get_num_threads(); "

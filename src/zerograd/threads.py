@@ -144,16 +144,15 @@ class ThreadLibrary:
 def _loaded_paths() -> list[str]:
     """The files of every shared library mapped into this process, in load order."""
     if sys.platform.startswith("linux"):
-        paths: dict[str, None] = {}
         try:
             with open("/proc/self/maps") as maps:
-                for line in maps:
-                    parts = line.split(None, 5)
-                    if len(parts) == 6 and parts[5].startswith("/"):
-                        paths[parts[5].rstrip("\n")] = None
+                text = maps.read()
         except OSError:
             return []
-        return list(paths)
+        # A line ends with the mapped file's path, if any (nothing before it holds a
+        # "/"); keep each shared object once, in load order.
+        paths = (line[line.find("/"):] for line in text.splitlines() if "/" in line)
+        return list(dict.fromkeys(path for path in paths if ".so" in path))
     if sys.platform == "darwin":
         # The dynamic loader's list of images (the same list `vmmap` shows).
         libc = ctypes.CDLL(None)
@@ -223,19 +222,32 @@ def _open(path: str, api: _Api) -> ThreadLibrary | None:
     return ThreadLibrary(api.name, api.kind, path, version, threading, False, get, set_)
 
 
-def libraries() -> list[ThreadLibrary]:
+# (len(sys.modules) when the memory map was last read, what was found then)
+_found: tuple[int, list[ThreadLibrary]] | None = None
+
+
+def libraries(refresh: bool = False) -> list[ThreadLibrary]:
     """Every BLAS and OpenMP library loaded in this process whose thread count can be
     controlled, NumPy's BLAS marked ``numpy=True``.
 
-    The memory map is read on each call, so libraries loaded later (another package's
-    OpenMP runtime, for instance) appear.
+    Reading the memory map takes milliseconds, so its result is kept until a module is
+    imported (which is how a package brings its own libraries: PyTorch its OpenMP
+    runtime, for instance) or ``refresh`` is asked for (after loading a library with
+    ``ctypes`` yourself). Setting counts through the result costs microseconds.
 
     Example:
         >>> sum(lib.numpy for lib in libraries()) <= 1  # at most one is NumPy's
         True
     """
+    global _found
     import numpy  # noqa: F401  (NumPy loads its BLAS on import)
 
+    if refresh or _found is None or _found[0] != len(sys.modules):
+        _found = (len(sys.modules), _scan())
+    return list(_found[1])
+
+
+def _scan() -> list[ThreadLibrary]:
     found = []
     for path in _loaded_paths():
         api = _api_of(path)
