@@ -83,11 +83,14 @@ def _end(proc: subprocess.Popen, out: Path) -> None:
 
 
 def launch(ranks: int | None, out: Path, *args: str, timeout: float = 120,
-           env: dict | None = None, script: Path = WORKER) -> Run:
-    """Run ``script OUT ARGS...`` (the worker by default) on ``ranks`` ranks under
+           env: dict | None = None, script: Path | None = None) -> Run:
+    """Run ``worker.py OUT ARGS...`` (or ``script ARGS...``) on ``ranks`` ranks under
     mpiexec (None: alone, no mpiexec), in the folder ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, str(script), str(out), *args]
+    if script is None:
+        command = [sys.executable, str(WORKER), str(out), *args]
+    else:
+        command = [sys.executable, str(script), *args]
     if ranks is not None:
         command = [shutil.which("mpiexec"), "-n", str(ranks), *command]
     start = time.monotonic()
