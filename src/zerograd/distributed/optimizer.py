@@ -208,7 +208,9 @@ class DistributedOptimizer:
       saves the same statistics. The running mean is then exactly the running mean of
       the global batch means; the running variance is the average of the ranks' batch
       variances (it leaves out the spread of the ranks' means, a small difference).
-      Buffers that are not floats (counters) are left alone.
+      Statistics created by the first forward pass are averaged too, not replaced by
+      rank 0's; with ``weight``, buffers are weighted like gradients. Buffers that are
+      not floats (counters) are left alone after the start.
     - **Weights of ranks**: by default every rank counts the same, which is exact when
       the ranks' batches have the same size (what :func:`scatter_dataset` gives). When
       they differ, pass ``update(weight=len(batch))``: the average is then weighted by
