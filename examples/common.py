@@ -18,24 +18,51 @@ import zerograd
 from zerograd import cuda
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an int of at least 1 (so --epochs 0 is a one-line error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def parser(description: str, epochs: int) -> argparse.ArgumentParser:
     """The options every example takes: --epochs, --seed, --gpu, --out and --limit."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
+    p.add_argument("--epochs", type=positive_int, default=epochs, help=f"default {epochs}")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling, noise")
     p.add_argument("--gpu", action="store_true", help="train on the GPU (needs CuPy)")
     p.add_argument("--out", default="out", help="folder for figures (default out/)")
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--limit", type=positive_int, default=None,
                    help="use only the first N samples of each data set (quick runs)")
     return p
 
 
-def setup(args: argparse.Namespace) -> None:
-    """Seed every random source an example draws from and check the device."""
-    np.random.seed(args.seed)  # the examples' own noise (GAN/VAE latents)
-    zerograd.seed(args.seed)  # initial weights and dropout masks
+def setup(args: argparse.Namespace, distributed: bool = False):
+    """Seed every random source an example draws from and check the device.
+
+    With ``distributed``, also join the MPI job when the script runs under mpiexec
+    (a world of one otherwise) and return its communicator: every rank gets the same
+    initial weights and its own dropout masks, and only rank 0 prints.
+    """
     if args.gpu and not cuda.gpu_enable:
         sys.exit("--gpu: no usable CUDA device (CuPy is missing or there is no GPU)")
+    np.random.seed(args.seed)  # the examples' own noise (GAN/VAE latents)
+    if not distributed:
+        zerograd.seed(args.seed)  # initial weights and dropout masks
+        return None
+    from zerograd import distributed as dist
+
+    comm = dist.init()
+    comm.seed(args.seed)  # initial weights (the same on every rank) and dropout masks
+    if comm.rank != 0:
+        sys.stdout = open(os.devnull, "w")  # print once, from rank 0
+    if args.gpu and comm.size > 1:
+        comm.select_gpu()  # the ranks of a machine share its GPUs out
+    return comm
 
 
 def to_device(x, gpu: bool):

@@ -6,27 +6,37 @@ epoch; ``--full`` uses the real 60,000/10,000 MNIST instead (downloaded once).
 Saves the curves as ``<out>/mnist_mlp.png``.
 
     python examples/mnist_mlp.py [--epochs 5] [--full] [--gpu] [--out out]
+
+Under mpiexec it trains data-parallel: each rank takes its share of the digits and of
+every batch of ``--batch-size``, the gradients are averaged over the ranks, and rank 0
+prints and plots (see docs/distributed.md):
+
+    mpiexec -n 2 python examples/mnist_mlp.py
 """
 
-from common import Timer, limit, parser, pyplot, save_figure, setup
+import sys
+
+from common import Timer, limit, parser, positive_int, pyplot, save_figure, setup
 
 import zerograd
 import zerograd.functions as F
 from zerograd import optimizers
 from zerograd.dataloaders import DataLoader
 from zerograd.datasets import MNIST, MNISTSubset
+from zerograd.distributed import DistributedOptimizer, scatter_dataset
 from zerograd.models import MLP
 
 
-def evaluate(model, loader) -> tuple[float, float]:
-    """Mean loss and accuracy over ``loader``, without a graph."""
+def evaluate(model, loader, comm) -> tuple[float, float]:
+    """Mean loss and accuracy over ``loader`` (this rank's share of the digits, the
+    sums then added over every rank), without a graph."""
     sum_loss = sum_acc = 0.0
     with zerograd.no_grad(), zerograd.test_mode():
         for x, t in loader:
             y = model(x)
             sum_loss += float(F.softmax_cross_entropy(y, t).data) * len(t)
             sum_acc += float(F.accuracy(y, t).data) * len(t)
-    return sum_loss / loader.data_size, sum_acc / loader.data_size
+    return comm.average((sum_loss, sum_acc), loader.data_size)
 
 
 def plot(history: dict, args) -> None:
@@ -47,24 +57,32 @@ def plot(history: dict, args) -> None:
 
 def main(argv=None) -> None:
     p = parser("The book's MNIST MLP (step 51) on the bundled digits.", 5)
-    p.add_argument("--hidden", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--hidden", type=positive_int, default=1000)
+    p.add_argument("--batch-size", type=positive_int, default=100)
     p.add_argument("--full", action="store_true",
                    help="the full MNIST (60,000/10,000 digits, downloaded once)")
     args = p.parse_args(argv)
-    setup(args)
+    comm = setup(args, distributed=True)  # a world of one without mpiexec
+    if args.batch_size < comm.size:
+        sys.exit(f"--batch-size {args.batch_size} is smaller than the {comm.size} ranks")
 
     dataset = MNIST if args.full else MNISTSubset
     train_set = limit(dataset(train=True), args.limit)
     test_set = limit(dataset(train=False), args.limit)
-    train_loader = DataLoader(train_set, args.batch_size, gpu=args.gpu, seed=args.seed)
-    test_loader = DataLoader(test_set, args.batch_size, shuffle=False, gpu=args.gpu)
-    print(f"{dataset.__name__}: {len(train_set)} training, {len(test_set)} test digits")
+    # Each rank takes its share of the digits and of every batch.
+    train_part = scatter_dataset(train_set, comm, seed=args.seed)
+    test_part = scatter_dataset(test_set, comm, shuffle=False, remainder="keep")
+    train_loader = DataLoader(train_part, args.batch_size // comm.size, gpu=args.gpu,
+                              seed=args.seed)
+    test_loader = DataLoader(test_part, args.batch_size, shuffle=False, gpu=args.gpu)
+    ranks = f" on {comm.size} ranks" if comm.size > 1 else ""
+    print(f"{dataset.__name__}: {len(train_set)} training, {len(test_set)} test digits"
+          f"{ranks}")
 
     model = MLP((args.hidden, args.hidden, 10), activation=F.relu)
     if args.gpu:
         model.to_gpu()
-    optimizer = optimizers.Adam().setup(model)
+    optimizer = DistributedOptimizer(optimizers.Adam().setup(model), comm)
 
     timer = Timer()
     history = {"train": [], "test": []}
@@ -78,14 +96,15 @@ def main(argv=None) -> None:
             optimizer.update()
             sum_loss += float(loss.data) * len(t)
             sum_acc += float(F.accuracy(y, t).data) * len(t)
-        history["train"].append((sum_loss / len(train_set), sum_acc / len(train_set)))
-        history["test"].append(evaluate(model, test_loader))
+        history["train"].append(comm.average((sum_loss, sum_acc), train_loader.data_size))
+        history["test"].append(evaluate(model, test_loader, comm))
         (train_loss, train_acc), (test_loss, test_acc) = history["train"][-1], history["test"][-1]
         print(f"epoch {epoch}  train loss {train_loss:.4f} accuracy {train_acc:.4f}  "
               f"test loss {test_loss:.4f} accuracy {test_acc:.4f}  ({timer():.1f}s)")
 
     print(f"result: test accuracy {history['test'][-1][1]:.4f}  ({timer():.1f}s)")
-    plot(history, args)
+    if comm.rank == 0:
+        plot(history, args)
 
 
 if __name__ == "__main__":

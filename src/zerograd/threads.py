@@ -1,0 +1,411 @@
+"""How many threads the BLAS library behind NumPy (and any OpenMP runtime) may use.
+
+NumPy hands matrix products to a BLAS library (OpenBLAS in NumPy's wheels; MKL, BLIS or
+FlexiBLAS in some distributions), which runs them on a pool of threads sized, by
+default, to the machine's cores. When several processes share a machine (MPI ranks,
+test workers, a benchmark beside other jobs), each starts that many threads and they
+fight over the cores: a product can become ten times slower than on one thread.
+
+This module finds the libraries the process has actually loaded, in its memory map
+(``/proc/self/maps`` on Linux, the dynamic loader's image list on macOS), and calls
+their own functions through ``ctypes`` to read and set their thread counts at run
+time: no dependency, and no need to set ``OPENBLAS_NUM_THREADS`` before Python starts.
+(threadpoolctl does the same in general; zerograd does not depend on it.)
+
+- :func:`get_num_threads` / :func:`set_num_threads`: NumPy's BLAS (and, when setting,
+  every BLAS and OpenMP runtime loaded).
+- :func:`blas_threads`: a context manager that sets a count and restores the previous
+  ones on exit.
+- :func:`libraries` / :func:`info`: what was found (API, path, version, threads).
+- :func:`env_threads`: the count the user asked for through the environment
+  (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ...), if any.
+
+The counts are per process, not per thread: change them from the main thread, not
+while another thread is in the middle of a product. On a platform where no library is
+found (Windows; Apple's Accelerate, which has no such switch) the getters return
+None and setting does nothing.
+
+Example:
+    >>> import numpy as np
+    >>> from zerograd import threads
+    >>> with threads.blas_threads(1):
+    ...     _ = np.ones((200, 200)) @ np.ones((200, 200))  # on one thread
+    ...     threads.get_num_threads() in (1, None)
+    True
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ThreadLibrary",
+    "libraries",
+    "info",
+    "get_num_threads",
+    "set_num_threads",
+    "blas_threads",
+    "env_threads",
+    "available_cores",
+    "THREAD_ENV_VARS",
+]
+
+# Environment variables through which a user fixes thread counts before start-up, in
+# the order they are consulted (OpenBLAS reads the first three, MKL the fourth, BLIS
+# the fifth; OpenMP runtimes read OMP_NUM_THREADS).
+THREAD_ENV_VARS = (
+    "OPENBLAS_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+)
+
+
+# =========================================================================================
+# What each kind of library looks like
+# =========================================================================================
+@dataclass(frozen=True)
+class _Api:
+    name: str  # "openblas", "mkl", ...
+    kind: str  # "blas" or "openmp"
+    file_prefixes: tuple  # library file names start with one of these
+    get: tuple  # candidate names of "int get(void)"
+    set: tuple  # candidate names of "void set(int)"
+    version: tuple = ()  # candidate names of "const char *config(void)"
+    parallel: tuple = ()  # candidate names of "int get_parallel(void)" (OpenBLAS)
+
+
+def _openblas_names(base: str) -> tuple:
+    # OpenBLAS built with a 64-bit integer interface renames its symbols: NumPy 2's
+    # wheels ship scipy-openblas, whose functions read ``scipy_openblas_<name>64_``;
+    # older wheels used ``openblas_<name>64_``.
+    return tuple(f"{prefix}openblas_{base}{suffix}"
+                 for prefix in ("", "scipy_") for suffix in ("", "64_", "_64"))
+
+
+_APIS = (
+    _Api("openblas", "blas", ("libopenblas", "libscipy_openblas"),
+         _openblas_names("get_num_threads"), _openblas_names("set_num_threads"),
+         _openblas_names("get_config"), _openblas_names("get_parallel")),
+    _Api("mkl", "blas", ("libmkl_rt",), ("MKL_Get_Max_Threads",), ("MKL_Set_Num_Threads",)),
+    _Api("blis", "blas", ("libblis",), ("bli_thread_get_num_threads",),
+         ("bli_thread_set_num_threads",)),
+    _Api("flexiblas", "blas", ("libflexiblas",), ("flexiblas_get_num_threads",),
+         ("flexiblas_set_num_threads",)),
+    _Api("openmp", "openmp", ("libgomp", "libiomp", "libomp"), ("omp_get_max_threads",),
+         ("omp_set_num_threads",)),
+)
+
+_OPENBLAS_PARALLEL = {0: "sequential", 1: "pthreads", 2: "openmp"}
+
+
+@dataclass
+class ThreadLibrary:
+    """One loaded library whose thread count can be read and set.
+
+    Attributes:
+        api: ``"openblas"``, ``"mkl"``, ``"blis"``, ``"flexiblas"`` or ``"openmp"``.
+        kind: ``"blas"`` or ``"openmp"``.
+        path: the file the process loaded.
+        version: the library's own description of itself (OpenBLAS), or None.
+        threading: how OpenBLAS runs its threads (``"pthreads"``, ``"openmp"``,
+            ``"sequential"``), or None.
+        numpy: whether this is the BLAS that NumPy calls.
+    """
+
+    api: str
+    kind: str
+    path: str
+    version: str | None = None
+    threading: str | None = None
+    numpy: bool = False
+    _get: object = field(default=None, repr=False)
+    _set: object = field(default=None, repr=False)
+
+    @property
+    def num_threads(self) -> int:
+        """The number of threads the library uses now."""
+        return int(self._get())
+
+    def set_num_threads(self, n: int) -> None:
+        """Let the library use ``n`` threads from now on."""
+        self._set(ctypes.c_int(_check_count(n, f"{self.api}.set_num_threads")))
+
+
+# =========================================================================================
+# Finding the loaded libraries
+# =========================================================================================
+def _loaded_paths() -> list[str]:
+    """The files of every shared library mapped into this process, in load order."""
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/self/maps") as maps:
+                text = maps.read()
+        except OSError:
+            return []
+        # A line ends with the mapped file's path, if any (nothing before it holds a
+        # "/"); keep each shared object once, in load order.
+        paths = (line[line.find("/"):] for line in text.splitlines() if "/" in line)
+        return list(dict.fromkeys(path for path in paths if ".so" in path))
+    if sys.platform == "darwin":
+        # The dynamic loader's list of images (the same list `vmmap` shows).
+        libc = ctypes.CDLL(None)
+        libc._dyld_image_count.restype = ctypes.c_uint32
+        libc._dyld_get_image_name.restype = ctypes.c_char_p
+        libc._dyld_get_image_name.argtypes = [ctypes.c_uint32]
+        names = (libc._dyld_get_image_name(i) for i in range(libc._dyld_image_count()))
+        return [name.decode() for name in names if name]
+    return []  # Windows and others: not supported (the getters return None)
+
+
+def _api_of(path: str) -> _Api | None:
+    name = os.path.basename(path)
+    for api in _APIS:
+        if name.startswith(api.file_prefixes):
+            return api
+    return None
+
+
+def _symbol(lib, names: tuple):
+    for name in names:
+        func = getattr(lib, name, None)
+        if func is not None:
+            return func
+    return None
+
+
+def _numpy_blas_name() -> str:
+    """The name of the BLAS NumPy was built against (e.g. "scipy-openblas"), or ""."""
+    import numpy as np
+
+    try:
+        config = np.show_config(mode="dicts")
+        return str(config["Build Dependencies"]["blas"]["name"]).lower()
+    except Exception:  # NumPy older than 1.25, or a build without that information
+        return ""
+
+
+# path -> ThreadLibrary (or None for a file that turned out not to be usable), so that
+# each library is opened once however often the memory map is read.
+_cache: dict[str, ThreadLibrary | None] = {}
+
+
+def _open(path: str, api: _Api) -> ThreadLibrary | None:
+    try:
+        # RTLD_NOLOAD: only take a handle on a library that is already loaded, never
+        # load a second copy of one.
+        mode = getattr(os, "RTLD_NOLOAD", 0) | getattr(os, "RTLD_LAZY", 0)
+        lib = ctypes.CDLL(path, mode=mode)
+    except OSError:
+        return None
+    get, set_ = _symbol(lib, api.get), _symbol(lib, api.set)
+    if get is None or set_ is None:
+        return None  # e.g. an MKL component library other than mkl_rt
+    get.restype, get.argtypes = ctypes.c_int, []
+    set_.restype, set_.argtypes = None, [ctypes.c_int]
+    version = threading = None
+    config = _symbol(lib, api.version)
+    if config is not None:
+        config.restype, config.argtypes = ctypes.c_char_p, []
+        raw = config()
+        version = raw.decode(errors="replace").strip() if raw else None
+    parallel = _symbol(lib, api.parallel)
+    if parallel is not None:
+        parallel.restype, parallel.argtypes = ctypes.c_int, []
+        threading = _OPENBLAS_PARALLEL.get(parallel())
+    return ThreadLibrary(api.name, api.kind, path, version, threading, False, get, set_)
+
+
+# (len(sys.modules) when the memory map was last read, what was found then)
+_found: tuple[int, list[ThreadLibrary]] | None = None
+
+
+def libraries(refresh: bool = False) -> list[ThreadLibrary]:
+    """Every BLAS and OpenMP library loaded in this process whose thread count can be
+    controlled, NumPy's BLAS marked ``numpy=True``.
+
+    Reading the memory map takes milliseconds, so its result is kept until a module is
+    imported (which is how a package brings its own libraries: PyTorch its OpenMP
+    runtime, for instance) or ``refresh`` is asked for (after loading a library with
+    ``ctypes`` yourself). Setting counts through the result costs microseconds.
+
+    Example:
+        >>> sum(lib.numpy for lib in libraries()) <= 1  # at most one is NumPy's
+        True
+    """
+    global _found
+    import numpy  # noqa: F401  (NumPy loads its BLAS on import)
+
+    if refresh or _found is None or _found[0] != len(sys.modules):
+        _found = (len(sys.modules), _scan())
+    return list(_found[1])
+
+
+def _scan() -> list[ThreadLibrary]:
+    found = []
+    for path in _loaded_paths():
+        api = _api_of(path)
+        if api is None:
+            continue
+        if path not in _cache:
+            _cache[path] = _open(path, api)
+        if _cache[path] is not None:
+            found.append(_cache[path])
+    blas = [lib for lib in found if lib.kind == "blas"]
+    for lib in blas:
+        lib.numpy = False
+    if blas:
+        _numpy_blas(blas).numpy = True
+    return found
+
+
+def _numpy_blas(blas: list[ThreadLibrary]) -> ThreadLibrary:
+    """Of the BLAS libraries loaded, the one NumPy calls: of the API NumPy was built
+    against, preferring a copy shipped inside NumPy's own wheel."""
+    built = _numpy_blas_name()
+    same_api = [lib for lib in blas if lib.api in built] or blas
+    inside_numpy = [lib for lib in same_api if "numpy" in lib.path.lower()]
+    return (inside_numpy or same_api)[0]
+
+
+def info() -> list[dict]:
+    """What :func:`libraries` found, as plain dicts (for printing and logs).
+
+    Example:
+        >>> all(entry["num_threads"] >= 1 for entry in info())
+        True
+    """
+    return [
+        {"api": lib.api, "kind": lib.kind, "path": lib.path, "version": lib.version,
+         "threading": lib.threading, "numpy": lib.numpy, "num_threads": lib.num_threads}
+        for lib in libraries()
+    ]
+
+
+# =========================================================================================
+# Reading and setting
+# =========================================================================================
+def _check_count(n, where: str) -> int:
+    if isinstance(n, bool) or not hasattr(n, "__index__"):
+        raise TypeError(f"{where}: the number of threads must be an int, got "
+                        f"{type(n).__name__}")
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"{where}: the number of threads must be at least 1, got {n}")
+    return n
+
+
+def get_num_threads() -> int | None:
+    """The number of threads NumPy's BLAS uses now, or None when no controllable BLAS
+    is loaded (Apple's Accelerate, an unknown library, Windows).
+
+    Example:
+        >>> n = get_num_threads()
+        >>> n is None or n >= 1
+        True
+    """
+    for lib in libraries():
+        if lib.numpy:
+            return lib.num_threads
+    return None
+
+
+def set_num_threads(n: int, *, openmp: bool = True) -> None:
+    """Let every loaded BLAS library (and, with ``openmp``, every OpenMP runtime) use
+    ``n`` threads from now on.
+
+    OpenMP runtimes matter when the BLAS itself runs on OpenMP, and for other
+    libraries in the process that do (PyTorch's CPU kernels, for one). An OpenMP
+    runtime's count is set for the calling thread: call this from the main thread.
+
+    Raises:
+        TypeError: when ``n`` is not an int.
+        ValueError: when ``n`` is less than 1.
+
+    Example:
+        >>> before = get_num_threads()
+        >>> set_num_threads(1)
+        >>> get_num_threads() in (1, None)
+        True
+        >>> if before is not None:
+        ...     set_num_threads(before)
+    """
+    n = _check_count(n, "set_num_threads")
+    for lib in libraries():
+        if lib.kind == "blas" or openmp:
+            lib.set_num_threads(n)
+
+
+@contextmanager
+def blas_threads(n: int, *, openmp: bool = True) -> Iterator[None]:
+    """Within the ``with`` block, every BLAS (and OpenMP) library uses ``n`` threads;
+    on exit each gets back the count it had, also when the block raises.
+
+    Useful around many small matrix products on a shared machine, where extra threads
+    cost more in waiting than they save. The setting is process-wide: it also holds
+    for other threads while the block runs.
+
+    Raises:
+        TypeError, ValueError: as :func:`set_num_threads`.
+
+    Example:
+        >>> before = get_num_threads()
+        >>> with blas_threads(1):
+        ...     get_num_threads() in (1, None)
+        True
+        >>> get_num_threads() == before
+        True
+    """
+    n = _check_count(n, "blas_threads")
+    saved = [(lib, lib.num_threads) for lib in libraries()
+             if lib.kind == "blas" or openmp]
+    for lib, _ in saved:
+        lib.set_num_threads(n)
+    try:
+        yield
+    finally:
+        for lib, count in saved:
+            lib.set_num_threads(count)
+
+
+def env_threads(environ=None) -> tuple[str, int] | None:
+    """The thread count the user fixed in the environment, as ``(variable, count)``,
+    from the first of :data:`THREAD_ENV_VARS` set to a positive int; None if none is.
+
+    Args:
+        environ: the mapping to read (``os.environ`` by default).
+
+    Example:
+        >>> env_threads({"OMP_NUM_THREADS": "4,2", "PATH": "/bin"})
+        ('OMP_NUM_THREADS', 4)
+        >>> env_threads({}) is None
+        True
+    """
+    environ = os.environ if environ is None else environ
+    for name in THREAD_ENV_VARS:
+        value = str(environ.get(name, "")).strip()
+        # OMP_NUM_THREADS may be a list ("4,2" for nested levels): the first counts.
+        first = value.split(",")[0].strip()
+        if first.isdigit() and int(first) >= 1:
+            return name, int(first)
+    return None
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the platform
+    has one, which respects ``taskset`` and container cpusets), at least 1.
+
+    Example:
+        >>> available_cores() >= 1
+        True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return max(1, os.cpu_count() or 1)
