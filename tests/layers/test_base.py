@@ -428,7 +428,7 @@ def test_summary_counts_every_parameter_once_and_shows_shapes(rng, capsys):
     model.summary(x)
     out = capsys.readouterr().out
     lines = out.splitlines()
-    rows = {line.split()[0]: line for line in lines[2:-4]}
+    rows = {line.split()[0]: line for line in lines[2:-3]}
     assert rows["fc"].split()[-1] == "12" and "(6, 3) (x2)" in rows["fc"]
     assert "  -  " in rows["unused"] and rows["unused"].split()[-1] == "12"  # W 10, b 2
     assert rows["head"].split()[-1] == "6"  # its b is unused.b, counted there
