@@ -116,3 +116,11 @@ def test_a_closed_or_odd_file_counts_as_no_terminal():
     closed.close()
     assert not Progress(3, file=closed).tty
     assert not Progress(3, file=object()).tty
+
+
+def test_a_resumed_count_starts_from_initial_and_its_rate_counts_new_steps_only():
+    out, clock = io.StringIO(), FakeClock()
+    bar = Progress(40, desc="epoch 3", unit="batch", file=out, clock=clock, initial=30)
+    clock.now += 2.0
+    bar.update()
+    assert out.getvalue() == "epoch 3: 31/40 batch (77%), 0.5 batch/s, 0:18 left\n"

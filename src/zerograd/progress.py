@@ -73,12 +73,14 @@ class Progress:
         tty: draw the bar (True) or write plain lines (False); by default, whether
             ``file`` is a terminal.
         disable: write nothing.
+        initial: steps already done before this report started (a resumed epoch); the
+            rate counts only the steps done since.
         clock: the time source (seconds), for tests.
     """
 
     def __init__(self, total: int | float | None = None, desc: str = "", unit: str = "it",
                  file: TextIO | None = None, interval: float | None = None,
-                 tty: bool | None = None, disable: bool = False,
+                 tty: bool | None = None, disable: bool = False, initial: float = 0,
                  clock: Callable[[], float] = time.monotonic):
         if total is not None and not (isinstance(total, (int, float)) and total >= 0):
             raise ValueError(f"Progress: total must be a number >= 0 or None, got {total!r}")
@@ -94,7 +96,8 @@ class Progress:
         self.interval = interval
         self.disable = disable
         self.clock = clock
-        self.n: float = 0
+        self.n: float = initial
+        self.initial = initial
         self.postfix: dict[str, Any] = {}
         self.start = clock()
         self._last: float | None = None  # when the last report was written
@@ -141,7 +144,7 @@ class Progress:
     def rate(self, now: float | None = None) -> float | None:
         """Steps per second so far (None before any time has passed)."""
         elapsed = (self.clock() if now is None else now) - self.start
-        return self.n / elapsed if elapsed > 0 else None
+        return (self.n - self.initial) / elapsed if elapsed > 0 else None
 
     def _parts(self, now: float, final: bool) -> tuple[str, list[str]]:
         """The count text and the rest (rate, time, values)."""
