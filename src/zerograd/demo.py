@@ -386,8 +386,9 @@ def _run_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> d
     for name, value in given.items():
         if value is not None and value != saved[name]:
             option = "--" + name.replace("_", "-")
+            was = "off" if saved[name] is None else saved[name]
             parser.error(f"{option} {value} differs from the run being resumed "
-                         f"({saved[name]}); leave it out, or start a new run")
+                         f"({was}); leave it out, or start a new run")
     return saved
 
 
