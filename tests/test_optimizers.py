@@ -391,3 +391,341 @@ def test_state_follows_the_parameter_to_another_device(name, xp):
         if hasattr(value, "shape"):
             assert get_array_module(value) is xp
     assert get_array_module(w.data) is xp
+
+
+# ---- hyperparameters are checked (issue 13, the sweep) -----------------------------------
+BAD_HYPERPARAMETERS = [
+    (lambda v: O.SGD(lr=v), [-1.0, float("nan"), float("inf")], "lr"),
+    (lambda v: O.MomentumSGD(momentum=v), [1.0, -0.1, 1.5, float("nan")], "momentum"),
+    (lambda v: O.MomentumSGD(lr=v), [-1e-3], "lr"),
+    (lambda v: O.AdaGrad(lr=v), [float("-inf")], "lr"),
+    (lambda v: O.AdaGrad(eps=v), [0.0, -1e-8], "eps"),
+    (lambda v: O.AdaDelta(rho=v), [1.5, -0.5], "rho"),
+    (lambda v: O.AdaDelta(eps=v), [0.0], "eps"),
+    (lambda v: O.Adam(alpha=v), [-0.001, float("nan")], "alpha"),
+    (lambda v: O.Adam(beta1=v), [1.0, -0.1], "beta1"),
+    (lambda v: O.Adam(beta2=v), [1.0, 2.0], "beta2"),
+    (lambda v: O.Adam(eps=v), [0.0, float("inf")], "eps"),
+    (lambda v: O.AdamW(weight_decay=v), [-0.01], "weight_decay"),
+    (lambda v: O.WeightDecay(v), [-0.1, float("nan")], "rate"),
+    (lambda v: O.ClipGrad(v), [0.0, -1.0, float("inf")], "max_norm"),
+    (lambda v: O.StepDecay(O.SGD(), 2, gamma=v), [0.0, -0.5], "gamma"),
+    (lambda v: O.ExponentialDecay(O.SGD(), v), [float("nan")], "gamma"),
+    (lambda v: O.CosineAnnealing(O.SGD(), 4, eta_min=v), [-0.1], "eta_min"),
+    (lambda v: O.StepDecay(O.SGD(), 2, base_lr=v), [-1.0], "base_lr"),
+]
+
+
+@pytest.mark.parametrize(
+    "make, value, name",
+    [(make, v, name) for make, values, name in BAD_HYPERPARAMETERS for v in values],
+)
+def test_bad_hyperparameters_are_refused_at_construction(make, value, name):
+    with pytest.raises(ValueError, match=rf"{name} must be"):
+        make(value)
+
+
+@pytest.mark.parametrize("value", ["0.1", None, True, np.array([0.1])])
+def test_hyperparameters_that_are_not_numbers_are_refused(value):
+    with pytest.raises(TypeError, match="lr must be a real number"):
+        O.SGD(lr=value)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda v: O.StepDecay(O.SGD(), v), "step_size"),
+        (lambda v: O.CosineAnnealing(O.SGD(), v), "t_max"),
+        (lambda v: O.LinearWarmup(O.SGD(), v), "warmup_steps"),
+    ],
+)
+@pytest.mark.parametrize("value", [0, -3, 1.5, True])
+def test_schedule_counts_must_be_positive_ints(make, name, value):
+    with pytest.raises((TypeError, ValueError), match=name):
+        make(value)
+
+
+def test_hyperparameters_set_later_are_checked_too():
+    optimizer = O.Adam()
+    with pytest.raises(ValueError, match="alpha"):
+        optimizer.alpha = float("nan")
+    assert optimizer.alpha == 0.001
+    with pytest.raises(TypeError, match="LinearWarmup: after"):
+        O.LinearWarmup(optimizer, 2, after="cosine")
+    with pytest.raises(TypeError, match="expected an Optimizer"):
+        O.StepDecay("sgd", 2)
+
+
+# ---- setup with repeated parameters (issue 13 item 13) -----------------------------------
+def test_a_parameter_given_twice_is_refused():
+    w, b = _params()
+    with pytest.raises(ValueError, match=r"more than once.*positions 0 and 2"):
+        O.SGD().setup([w, b, w])
+    with pytest.raises(ValueError, match="more than once"):
+        O.SGD().setup(_Block(w, w))
+    with pytest.raises(TypeError, match="item 1 of the list is a ndarray"):
+        O.SGD().setup([w, np.zeros(2)])
+
+
+def test_a_target_that_repeats_a_parameter_later_is_refused_at_update():
+    w, b = _params()
+    block = _Block(w, b)
+    optimizer = O.SGD().setup(block)
+    block._params.append(w)
+    _loss(w, b).backward()
+    with pytest.raises(ValueError, match="more than once"):
+        optimizer.update()
+    np.testing.assert_array_equal(w.data, A0)
+
+
+def test_a_shared_parameter_of_a_layer_is_updated_once():
+    L = pytest.importorskip("zerograd.layers")
+    a = L.Linear(2, in_size=2, dtype=np.float64)
+    b = L.Linear(2, in_size=2, dtype=np.float64)
+    b.W = a.W  # tied weights
+
+    class Tied(L.Layer):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = a, b
+
+    w0 = a.W.data.copy()
+    a.W.grad = Parameter(np.ones((2, 2)))
+    O.SGD(lr=1.0).setup(Tied()).update()
+    np.testing.assert_array_equal(a.W.data, w0 - 1.0)
+
+
+# ---- loading a state checks everything first (issue 13 items 5 and 6) -------------------
+def _trained_adam():
+    params = _params()
+    optimizer = O.Adam(alpha=0.01).setup(params)
+    for _ in range(3):
+        _step(optimizer, params)
+    return optimizer
+
+
+def _snapshot_state(optimizer):
+    return {k: np.array(v) for k, v in optimizer.state_dict().items()}
+
+
+def _assert_same_state(a, b):
+    assert set(a) == set(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: {}, "missing 't'"),
+        (lambda s: dict(s, t=np.array(-5)), "'t' must be an int >= 0"),
+        (lambda s: dict(s, t=np.array(1.5)), "'t' must be an int >= 0"),
+        (lambda s: dict(s, t=np.zeros(2)), "'t' must be an int >= 0"),
+        (lambda s: dict(s, **{"hyper/alpha": np.array(np.nan)}), "alpha must be"),
+        (lambda s: dict(s, **{"hyper/beta1": np.array(1.0)}), "beta1 must be"),
+        (lambda s: dict(s, **{"hyper/eps": np.array(0.0)}), "eps must be"),
+        (lambda s: {k: v for k, v in s.items() if k != "hyper/beta2"}, "missing 'hyper/beta2'"),
+        (lambda s: {k: v for k, v in s.items() if k != "param/1/v"},
+         r"parameter 1: incomplete state, \['v'\] missing"),
+        (lambda s: dict(s, **{"param/0/step": np.array(-1)}), "must be an int >= 0"),
+        (lambda s: dict(s, **{"param/0/v": -np.ones(2)}), "negative values"),
+        (lambda s: dict(s, **{"param/0/m": np.array([np.nan, 0.0])}), "NaN or infinite"),
+        (lambda s: dict(s, **{"param/0/m": np.array(["a", "b"])}), "numeric array"),
+        (lambda s: dict(s, **{"param/0/master": np.zeros(2)}), "unknown state"),
+        (lambda s: dict(s, **{"hyper/lr": np.array(0.1)}), "unknown hyperparameter 'lr'"),
+    ],
+)
+def test_load_state_dict_refuses_bad_states_and_changes_nothing(change, message):
+    source = _trained_adam()
+    target = _trained_adam()
+    _step(target, target.target._params)  # a different state than the source's
+    before = _snapshot_state(target)
+    with pytest.raises(ValueError, match=message):
+        target.load_state_dict(change(source.state_dict()))
+    _assert_same_state(before, _snapshot_state(target))
+    _step(target, target.target._params)  # and it still updates
+    assert all(np.isfinite(p.data).all() for p in target.target._params)
+
+
+def test_load_state_dict_lists_every_problem_at_once():
+    state = _trained_adam().state_dict()
+    bad = dict(state, t=np.array(-1), **{"hyper/alpha": np.array(np.inf), "bogus": 1})
+    with pytest.raises(ValueError, match="3 problem") as info:
+        O.Adam().setup(_params()).load_state_dict(bad)
+    assert "'t'" in str(info.value) and "alpha" in str(info.value) and "bogus" in str(info.value)
+    with pytest.raises(TypeError, match="expected a dict"):
+        O.Adam().setup(_params()).load_state_dict([1, 2])
+
+
+def test_load_state_dict_replaces_the_whole_state():
+    source = O.Adam().setup(_params())  # no update yet: no per-parameter state
+    target = _trained_adam()
+    target.load_state_dict(source.state_dict())
+    assert target.t == 0 and target._states == {}
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncate", "garbage", "npy"])
+def test_optimizer_load_of_a_damaged_file_raises_value_error(tmp_path, damage):
+    source = _trained_adam()
+    path = tmp_path / "opt.npz"
+    source.save(path)
+    data = path.read_bytes()
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"PK\x03\x04 not really a zip" * 20)
+    else:
+        with open(path, "wb") as f:
+            np.save(f, np.zeros(3))
+    target = _trained_adam()
+    before = _snapshot_state(target)
+    with pytest.raises(ValueError, match="Adam.load"):
+        target.load(path)
+    _assert_same_state(before, _snapshot_state(target))
+    with pytest.raises(FileNotFoundError):
+        target.load(tmp_path / "missing.npz")
+
+
+# ---- float16 parameters train through float32 master weights ----------------------------
+@pytest.mark.parametrize("name", list(CASES))
+def test_float16_parameters_train_through_float32_master_weights(name, xp):
+    make, _ = CASES[name]
+    params16 = _params(xp, np.float16)
+    optimizer = make().setup(params16)
+    params64 = _params()
+    optimizer64 = make().setup(params64)
+    for _ in range(5):
+        for p16, p64 in zip(params16, params64):
+            p16.cleargrad()
+            p64.cleargrad()
+        _loss(*params64).backward()
+        for p16, p64 in zip(params16, params64):  # the same gradients, in float16
+            p16.grad = Parameter(xp.asarray(p64.grad.data.astype(np.float16)))
+        optimizer.update()
+        optimizer64.update()
+    for p16, p64 in zip(params16, params64):
+        assert p16.data.dtype == np.float16
+        assert np.isfinite(as_numpy(p16.data)).all()
+        master = optimizer.master_of(p16)
+        assert master.data.dtype == np.float32
+        np.testing.assert_array_equal(as_numpy(p16.data), as_numpy(master.data).astype(np.float16))
+        for value in optimizer.state_of(p16).values():
+            if not isinstance(value, int):
+                assert value.dtype == np.float32
+        # float16 gradients and rounding of the weights only: close to the float64 run
+        np.testing.assert_allclose(as_numpy(master.data), p64.data, rtol=2e-2, atol=2e-3)
+
+
+def test_adam_moves_float16_weights_by_less_than_float16_spacing():
+    # eps=1e-8 is 0 in float16 (a zero gradient then gives 0 / 0), and a step of 1e-4
+    # on a weight of 1 is below float16's spacing there (1e-3): the master copy keeps both.
+    w = Parameter(np.ones(3, dtype=np.float16))
+    optimizer = O.Adam(alpha=1e-4).setup([w])
+    for _ in range(20):
+        w.grad = Parameter(np.array([2e-3, 0.0, -1.0], dtype=np.float16))
+        optimizer.update()
+    assert np.isfinite(w.data).all()
+    master = optimizer.master_of(w).data
+    np.testing.assert_allclose(master, [1 - 20e-4, 1.0, 1 + 20e-4], rtol=1e-5)
+    np.testing.assert_array_equal(w.data, master.astype(np.float16))
+
+
+def test_master_weights_follow_weights_loaded_from_outside():
+    w = Parameter(np.ones(2, dtype=np.float16))
+    optimizer = O.SGD(lr=0.5).setup([w])
+    w.grad = Parameter(np.ones(2, dtype=np.float16))
+    optimizer.update()
+    w.data[...] = 3.0  # e.g. model.load_weights(...)
+    w.grad = Parameter(np.ones(2, dtype=np.float16))
+    optimizer.update()
+    np.testing.assert_array_equal(w.data, [2.5, 2.5])
+
+
+def test_float16_state_survives_save_and_load_exactly(tmp_path):
+    def run(n, params, optimizer):
+        for _ in range(n):
+            for p in params:
+                p.cleargrad()
+            _loss(*params).backward()
+            optimizer.update()
+
+    params = _params(np, np.float16)
+    optimizer = O.Adam(alpha=0.01).setup(params)
+    run(6, params, optimizer)
+    expected = [p.data.copy() for p in params]
+
+    params = _params(np, np.float16)
+    optimizer = O.Adam(alpha=0.01).setup(params)
+    run(3, params, optimizer)
+    optimizer.save(tmp_path / "opt.npz")
+    assert "param/0/master" in optimizer.state_dict()
+    params = [Parameter(p.data.copy()) for p in params]
+    optimizer = O.Adam(alpha=0.01).setup(params)
+    optimizer.load(tmp_path / "opt.npz")
+    run(3, params, optimizer)
+    for p, e in zip(params, expected):
+        np.testing.assert_array_equal(p.data, e)
+
+
+def test_clip_grad_on_float16_gradients_does_not_overflow():
+    w = Parameter(np.zeros(4, dtype=np.float16))
+    w.grad = Parameter(np.full(4, 300.0, dtype=np.float16))  # 300^2 overflows float16
+    O.ClipGrad(1.0)([w])
+    np.testing.assert_allclose(w.grad.data.astype(np.float32), 0.5, rtol=1e-3)
+
+
+# ---- schedules' state ---------------------------------------------------------------------
+def test_schedule_state_holds_its_settings_and_restores_them():
+    optimizer = O.SGD(lr=1.0)
+    schedule = O.LinearWarmup(optimizer, 2, after=O.StepDecay(optimizer, 3, gamma=0.5))
+    for _ in range(4):
+        schedule.step()
+    state = schedule.state_dict()
+    assert state["type"] == "LinearWarmup" and state["after"]["type"] == "StepDecay"
+    other_optimizer = O.SGD(lr=7.0)
+    other = O.LinearWarmup(other_optimizer, 5,
+                           after=O.StepDecay(other_optimizer, 9, gamma=0.9))
+    other.load_state_dict(state)
+    assert other.warmup_steps == 2 and other.after.step_size == 3 and other.after.gamma == 0.5
+    assert other_optimizer.lr == optimizer.lr
+    assert _rates(other_optimizer, other, 5) == _rates(optimizer, schedule, 5)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: dict(s, type="CosineAnnealing"), "of a CosineAnnealing, not a StepDecay"),
+        (lambda s: dict(s, last_step=-1), "last_step"),
+        (lambda s: dict(s, last_step=2.5), "last_step"),
+        (lambda s: dict(s, base_lr=float("nan")), "base_lr"),
+        (lambda s: dict(s, gamma=0.0), "gamma"),
+        (lambda s: {k: v for k, v in s.items() if k != "step_size"}, "missing"),
+        (lambda s: dict(s, extra=1), "unexpected"),
+    ],
+)
+def test_schedule_load_refuses_bad_states_and_changes_nothing(change, message):
+    optimizer = O.SGD(lr=1.0)
+    schedule = O.StepDecay(optimizer, 2, gamma=0.5)
+    schedule.step()
+    before = schedule.state_dict()
+    with pytest.raises(ValueError, match=message):
+        schedule.load_state_dict(change(O.StepDecay(O.SGD(lr=2.0), 3).state_dict()))
+    assert schedule.state_dict() == before and optimizer.lr == 1.0
+
+
+def test_warmup_load_needs_the_same_shape_of_schedules():
+    optimizer = O.SGD(lr=1.0)
+    plain = O.LinearWarmup(optimizer, 2)
+    chained = O.LinearWarmup(optimizer, 2, after=O.StepDecay(optimizer, 2))
+    with pytest.raises(ValueError, match="has no schedule after the warm-up"):
+        chained.load_state_dict(plain.state_dict())
+    with pytest.raises(ValueError, match="has schedule after the warm-up"):
+        plain.load_state_dict(chained.state_dict())
+    bad = chained.state_dict()
+    bad["after"]["gamma"] = -1.0
+    chained.step()
+    with pytest.raises(ValueError, match="gamma"):
+        chained.load_state_dict(bad)
+    assert chained.last_step == 1

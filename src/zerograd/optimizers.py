@@ -7,11 +7,20 @@ float32). Per-parameter state (moments, step counts) is held by the optimizer, k
 by the parameter object itself, and saved with :meth:`Optimizer.save` keyed by the
 parameter's position in ``target.params()``.
 
+float16 parameters train through float32 *master weights*: the optimizer keeps a
+float32 copy of each float16 parameter and float32 state for it, applies the update to
+the copy and rounds the result into the parameter (see :mod:`zerograd.amp` for the
+loss scaling that goes with it).
+
 Hooks run on the list of parameters that have a gradient, before the update:
 :class:`WeightDecay`, :class:`ClipGrad`, :class:`FreezeParam`. Schedules
 (:class:`StepDecay`, :class:`ExponentialDecay`, :class:`CosineAnnealing`,
 :class:`LinearWarmup`) set the optimizer's learning rate each time you call their
 ``step()``.
+
+Every hyperparameter is checked when it is set (by the constructor, a schedule,
+``load_state_dict`` or by hand): a negative, NaN or infinite rate, a momentum or beta
+outside [0, 1) or an ``eps`` that is not positive is refused with a ``ValueError``.
 
 Example:
     >>> import numpy as np
@@ -28,13 +37,15 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import numbers
+import os
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from zerograd.core import Parameter, as_variable
+from zerograd.core import Parameter, Variable, as_variable
 from zerograd.cuda import as_cupy, as_numpy, get_array_module
-from zerograd.utils.io import NotAnArchiveError, atomic_savez, load_npz
+from zerograd.utils.io import NotAnArchiveError, load_arrays, save_arrays
 
 __all__ = [
     "Optimizer",
@@ -56,6 +67,146 @@ __all__ = [
 
 
 # =========================================================================================
+# Checked hyperparameters
+# =========================================================================================
+_RULES = {
+    "rate": (lambda v: v >= 0, "a finite number >= 0"),
+    "positive": (lambda v: v > 0, "a finite number > 0"),
+    "fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "closed_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+}
+
+
+def check_real(owner: str, name: str, value, rule: str = "rate", hint: str = "") -> float:
+    """``value`` as a float, or an exception that names ``owner``, ``name``, the rule
+    and the value.
+
+    Args:
+        owner: who asks (a class name), for the message.
+        name: the argument's name.
+        value: a real number (a Python or NumPy int or float; not a bool).
+        rule: ``"rate"`` (finite, >= 0), ``"positive"`` (finite, > 0), ``"fraction"``
+            ([0, 1)) or ``"closed_fraction"`` ([0, 1]).
+        hint: what the value means, appended to the message.
+
+    Raises:
+        TypeError: when ``value`` is not a real number.
+        ValueError: when it is NaN, infinite or outside the rule's range.
+
+    Example:
+        >>> check_real("SGD", "lr", 0.1)
+        0.1
+        >>> check_real("SGD", "lr", -1)
+        Traceback (most recent call last):
+        ...
+        ValueError: SGD: lr must be a finite number >= 0, got -1
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}"
+        )
+    test, wanted = _RULES[rule]
+    number = float(value)
+    if not (math.isfinite(number) and test(number)):
+        suffix = f" ({hint})" if hint else ""
+        raise ValueError(f"{owner}: {name} must be {wanted}, got {value!r}{suffix}")
+    return number
+
+
+def check_count(owner: str, name: str, value, minimum: int = 1) -> int:
+    """``value`` as an int of at least ``minimum``, or an exception naming ``owner``.
+
+    Example:
+        >>> check_count("StepDecay", "step_size", 0)
+        Traceback (most recent call last):
+        ...
+        ValueError: StepDecay: step_size must be an int >= 1, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{owner}: {name} must be an int, got {type(value).__name__} {value!r}"
+        )
+    if value < minimum:
+        raise ValueError(f"{owner}: {name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class Hyperparameter:
+    """A class attribute that checks every value assigned to it (see :func:`check_real`).
+
+    Example:
+        >>> class Step:
+        ...     size = Hyperparameter("positive", "the step length")
+        >>> s = Step(); s.size = 2
+        >>> s.size
+        2.0
+        >>> s.size = float("nan")
+        Traceback (most recent call last):
+        ...
+        ValueError: Step: size must be a finite number > 0, got nan (the step length)
+    """
+
+    def __init__(self, rule: str = "rate", hint: str = ""):
+        if rule not in _RULES:
+            raise ValueError(f"Hyperparameter: unknown rule {rule!r}; one of {list(_RULES)}")
+        self.rule = rule
+        self.hint = hint
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(
+                f"{type(obj).__name__}: hyperparameter {self.name!r} is not set yet"
+            ) from None
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.name] = self.check(type(obj).__name__, value)
+
+    def check(self, owner: str, value) -> float:
+        """``value`` as a float when it is allowed, else the exception."""
+        return check_real(owner, self.name, value, self.rule, self.hint)
+
+
+def _check_hyper(owner_type: type, name: str, value) -> float:
+    """Check ``value`` for hyperparameter ``name`` of ``owner_type`` (a plain finite
+    float when the class does not declare a :class:`Hyperparameter`)."""
+    rule = getattr(owner_type, name, None)
+    if isinstance(rule, Hyperparameter):
+        return rule.check(owner_type.__name__, value)
+    return _finite(owner_type.__name__, name, value)
+
+
+def _finite(owner: str, name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{owner}: {name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _scalar(value):
+    """A 0-d numeric array or number as a Python int/float, or None when it is not one."""
+    try:
+        array = np.asarray(value)
+    except Exception:
+        return None
+    if array.shape != () or array.dtype.kind not in "iuf":
+        return None
+    return array.item()
+
+
+def _is_low_precision(array) -> bool:
+    """float16 (or any float narrower than float32): trained through master weights."""
+    return array.dtype.kind == "f" and array.dtype.itemsize < 4
+
+
+# =========================================================================================
 # Optimizer
 # =========================================================================================
 class _ParamList:
@@ -72,13 +223,22 @@ class Optimizer:
     """Base class: updates every parameter of ``target`` that has a gradient.
 
     Subclasses implement ``update_one(param)`` and list their hyperparameters in
-    ``hyperparams`` (saved with the state). ``rate_name`` is the attribute that a
+    ``hyperparams`` (saved with the state), each declared as a :class:`Hyperparameter`
+    so that bad values are refused. ``rate_name`` is the attribute that a
     learning-rate schedule sets (``"lr"``, or ``"alpha"`` for Adam).
+    ``nonnegative_slots`` names the per-parameter state arrays that cannot be negative
+    (second moments), for the checks of ``load_state_dict``.
+
+    A parameter in float16 is updated through a float32 master copy: ``update_one``
+    sees a float32 Parameter (whose state is float32 too), and the result is rounded
+    into the float16 parameter. When the float16 weights are changed from outside (by
+    ``load_weights``, say), the master copy follows them at the next update.
 
     Attributes:
         target: what ``setup`` was given.
         hooks: callables run as ``hook(params)`` on the parameters that have a
             gradient, before they are updated.
+        t: the number of ``update()`` calls so far.
 
     Example:
         >>> from zerograd import Parameter, Variable
@@ -94,6 +254,7 @@ class Optimizer:
 
     hyperparams: tuple = ()
     rate_name: str = "lr"
+    nonnegative_slots: tuple = ()
 
     def __init__(self):
         self.target = None
@@ -102,19 +263,54 @@ class Optimizer:
         # id(param) -> (param, state). The entry holds the parameter itself, so its id
         # cannot be reused by another object while the entry exists.
         self._states: dict[int, tuple[Parameter, dict]] = {}
+        # id(float16 param) -> (param, float32 master Parameter); the master's state is
+        # in _states under the master.
+        self._masters: dict[int, tuple[Parameter, Parameter]] = {}
 
     def setup(self, target) -> Optimizer:
         """Set what to optimize: a Layer/Model (anything with ``params()``) or a list of
-        Parameters. Returns the optimizer, so ``Adam().setup(model)`` reads well."""
+        Parameters. Returns the optimizer, so ``Adam().setup(model)`` reads well.
+
+        Raises:
+            TypeError: when ``target`` is neither, or the list holds something that is
+                not a Parameter.
+            ValueError: when a Parameter appears twice (it would be updated twice per
+                step); a Layer yields a shared Parameter once, so pass the model.
+        """
         if not hasattr(target, "params"):
             if not isinstance(target, (list, tuple)):
                 raise TypeError(
                     f"{type(self).__name__}.setup: expected a Layer/Model (with params()) "
                     f"or a list of Parameters, got {type(target).__name__}"
                 )
+            for i, param in enumerate(target):
+                if not isinstance(param, Parameter):
+                    raise TypeError(
+                        f"{type(self).__name__}.setup: item {i} of the list is a "
+                        f"{type(param).__name__}, not a Parameter; wrap arrays as "
+                        "Parameter(np.array(...))"
+                    )
             target = _ParamList(target)
+        self._check_unique(list(target.params()))
         self.target = target
         return self
+
+    def _check_unique(self, params: list) -> None:
+        if len({id(p) for p in params}) == len(params):
+            return
+        first: dict[int, int] = {}
+        repeats = []
+        for i, param in enumerate(params):
+            if id(param) in first:
+                repeats.append(f"{first[id(param)]} and {i}")
+            else:
+                first[id(param)] = i
+        raise ValueError(
+            f"{type(self).__name__}: the same Parameter appears more than once in the "
+            f"target (positions {', '.join(repeats)}); it would be updated several times "
+            "per step. Pass each Parameter once (a Layer's params() already yields a "
+            "shared Parameter once)"
+        )
 
     def _params(self) -> list:
         if self.target is None:
@@ -122,7 +318,9 @@ class Optimizer:
                 f"{type(self).__name__}: no target to optimize; call "
                 "optimizer.setup(model) first"
             )
-        return list(self.target.params())
+        params = list(self.target.params())
+        self._check_unique(params)  # a target's params() may change after setup
+        return params
 
     def update(self) -> None:
         """Run the hooks, then update every parameter that has a gradient."""
@@ -131,7 +329,11 @@ class Optimizer:
             hook(params)
         self.t += 1
         for param in params:
-            if param.grad is not None:  # a hook (FreezeParam) may have removed it
+            if param.grad is None:  # a hook (FreezeParam) may have removed it
+                continue
+            if _is_low_precision(param.data):
+                self._update_through_master(param)
+            else:
                 self.update_one(param)
 
     def update_one(self, param: Parameter) -> None:
@@ -144,17 +346,54 @@ class Optimizer:
             raise TypeError(f"add_hook: expected a callable, got {type(f).__name__}")
         self.hooks.append(f)
 
+    # ---- float16 parameters: float32 master weights ---------------------------------------
+    def master_of(self, param: Parameter) -> Parameter:
+        """The float32 master copy of the float16 parameter ``param`` (made on first
+        use, and refreshed from ``param`` when its weights were changed from outside).
+
+        Example:
+            >>> w = Parameter(np.array([1.0, 2.0], dtype=np.float16))
+            >>> SGD().master_of(w).data
+            array([1., 2.], dtype=float32)
+        """
+        entry = self._masters.get(id(param))
+        if entry is None or entry[0] is not param:
+            master = Parameter(param.data.astype(np.float32), name=param.name)
+            self._masters[id(param)] = (param, master)
+            return master
+        master = entry[1]
+        xp = get_array_module(param.data)
+        if get_array_module(master.data) is not xp:
+            master.data = as_numpy(master.data) if xp is np else as_cupy(master.data)
+        # Weights loaded into the float16 parameter since the last update win over the
+        # master copy (which would otherwise silently undo the load).
+        if not xp.array_equal(master.data.astype(param.data.dtype), param.data):
+            master.data = param.data.astype(np.float32)
+        return master
+
+    def _update_through_master(self, param: Parameter) -> None:
+        master = self.master_of(param)
+        master.grad = Variable(param.grad.data.astype(np.float32))
+        try:
+            self.update_one(master)
+        finally:
+            master.grad = None
+        param.data[...] = master.data  # rounded to float16
+
     # ---- per-parameter state ------------------------------------------------------------
     def init_state(self, param: Parameter) -> dict:
         """The state of a parameter seen for the first time (moments as zero arrays)."""
         return {}
 
     def state_of(self, param: Parameter) -> dict:
-        """The state dict of ``param`` (created by ``init_state`` on first use).
+        """The state dict of ``param`` (created by ``init_state`` on first use); for a
+        float16 parameter, the float32 state of its master copy.
 
         The state follows its parameter's device: after ``model.to_gpu()`` (or
         ``to_cpu()``) the arrays move on the next update.
         """
+        if param.data is not None and _is_low_precision(param.data):
+            param = self.master_of(param)
         entry = self._states.get(id(param))
         if entry is None or entry[0] is not param:
             entry = (param, self.init_state(param))
@@ -166,114 +405,237 @@ class Optimizer:
                 state[slot] = as_numpy(value) if xp is np else as_cupy(value)
         return state
 
+    def _owner_of(self, param: Parameter) -> Parameter:
+        """Where ``param``'s state is kept: its master copy, or itself."""
+        entry = self._masters.get(id(param))
+        return entry[1] if entry is not None and entry[0] is param else param
+
     def state_dict(self) -> dict:
         """The optimizer's state as a flat dict of NumPy arrays.
 
         Keys: ``"t"`` (update count), ``"hyper/<name>"`` for each hyperparameter, and
         ``"param/<i>/<slot>"`` for the state of the i-th parameter of
-        ``target.params()`` (only parameters that have state).
+        ``target.params()`` (only parameters that have state). A float16 parameter's
+        float32 master copy is the slot ``"master"``.
         """
         out = {"t": np.asarray(self.t, dtype=np.int64)}
         for name in self.hyperparams:
             out[f"hyper/{name}"] = np.asarray(float(getattr(self, name)))
         for i, param in enumerate(self._params()):
-            entry = self._states.get(id(param))
-            if entry is None or entry[0] is not param:
+            owner = self._owner_of(param)
+            entry = self._states.get(id(owner))
+            if entry is None or entry[0] is not owner:
                 continue
             for slot, value in entry[1].items():
                 out[f"param/{i}/{slot}"] = np.array(as_numpy(value))
+            if owner is not param:
+                out[f"param/{i}/master"] = np.array(as_numpy(owner.data))
         return out
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: Mapping) -> None:
         """Restore what ``state_dict`` returned. Call it after ``setup`` with the same
-        model (weights loaded). Nothing changes when the state does not fit.
+        model (weights loaded). The state replaces the optimizer's whole state.
+
+        Everything is checked before anything changes: ``t`` and every hyperparameter
+        present and valid (as at construction), every key known, each parameter's
+        state complete (all the slots ``init_state`` makes), counts non-negative ints,
+        arrays of the parameter's shape, finite, and non-negative where they must be.
 
         Raises:
-            ValueError: on an unknown key, a parameter index out of range, a slot this
-                optimizer does not use or a shape that differs from the parameter's.
+            ValueError: listing every problem; the optimizer is unchanged.
+            TypeError: when ``state`` is not a mapping.
         """
+        self._apply_state(self._check_state(state))
+
+    def _check_state(self, state: Mapping, data_of: Callable | None = None) -> tuple:
+        """Check ``state`` for :meth:`load_state_dict`; return what ``_apply_state``
+        needs. ``data_of(param)`` gives the array each parameter will hold (a
+        checkpoint loads the weights and the optimizer's state together)."""
         name = type(self).__name__
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"{name}.load_state_dict: expected a dict as made by state_dict(), got "
+                f"{type(state).__name__}"
+            )
         params = self._params()
-        new_states: dict[int, dict] = {}
+        data_of = data_of or (lambda p: p.data)
+        problems: list[str] = []
+        t = None
+        if "t" not in state:
+            problems.append("missing 't' (the number of updates so far)")
+        else:
+            t = _scalar(state["t"])
+            if not isinstance(t, int) or t < 0:
+                problems.append(f"'t' must be an int >= 0, got {_show(state['t'])}")
         hyper = {}
-        t = self.t
-        for key, value in state.items():
-            parts = key.split("/")
-            if key == "t":
-                t = int(value)
-            elif parts[0] == "hyper" and len(parts) == 2:
-                if parts[1] not in self.hyperparams:
-                    raise ValueError(
-                        f"{name}.load_state_dict: unknown hyperparameter {parts[1]!r}; "
-                        f"{name} has {list(self.hyperparams)}: was it saved by another "
-                        "optimizer?"
+        for h in self.hyperparams:
+            key = f"hyper/{h}"
+            if key not in state:
+                problems.append(f"missing {key!r}")
+                continue
+            value = _scalar(state[key])
+            try:
+                if value is None:
+                    raise TypeError(f"{h} must be a number, got {_show(state[key])}")
+                hyper[h] = _check_hyper(type(self), h, value)
+            except (TypeError, ValueError) as e:
+                problems.append(f"{key!r}: {str(e).removeprefix(name + ': ')}")
+        given: dict[int, dict] = {}
+        for key in state:
+            parts = key.split("/") if isinstance(key, str) else []
+            if key == "t" or (len(parts) == 2 and parts[0] == "hyper"):
+                if key != "t" and parts[1] not in self.hyperparams:
+                    problems.append(
+                        f"unknown hyperparameter {parts[1]!r}; {name} has "
+                        f"{list(self.hyperparams)}: was it saved by another optimizer?"
                     )
-                hyper[parts[1]] = float(value)
-            elif parts[0] == "param" and len(parts) == 3 and parts[1].isdigit():
-                i, slot = int(parts[1]), parts[2]
+                continue
+            if len(parts) == 3 and parts[0] == "param" and parts[1].isdigit():
+                i = int(parts[1])
                 if i >= len(params):
-                    raise ValueError(
-                        f"{name}.load_state_dict: state for parameter {i}, but the target "
-                        f"has {len(params)} parameters; was it saved from another model?"
+                    problems.append(
+                        f"state for parameter {i}, but the target has {len(params)} "
+                        "parameters; was it saved from another model?"
                     )
-                param = params[i]
-                if param.data is None:
-                    raise ValueError(
-                        f"{name}.load_state_dict: parameter {i} is not initialized yet "
-                        "(data is None); load the model's weights or run it once first"
-                    )
-                template = self.init_state(param)
-                if slot not in template:
-                    raise ValueError(
-                        f"{name}.load_state_dict: unknown state {slot!r} for parameter {i}; "
-                        f"{name} keeps {sorted(template)}: was it saved by another optimizer?"
-                    )
-                ref = template[slot]
-                value = np.asarray(value)
-                if isinstance(ref, int):
-                    new_states.setdefault(i, template)[slot] = int(value)
-                    continue
-                if value.shape != ref.shape:
-                    raise ValueError(
-                        f"{name}.load_state_dict: state {slot!r} of parameter {i} has shape "
-                        f"{value.shape}, the parameter has {ref.shape}"
-                    )
-                xp = get_array_module(param.data)
-                new_states.setdefault(i, template)[slot] = xp.asarray(value, dtype=ref.dtype)
-            else:
-                raise ValueError(
-                    f"{name}.load_state_dict: unexpected key {key!r}; expected 't', "
-                    f"'hyper/<{'|'.join(self.hyperparams)}>' or 'param/<index>/<slot>'"
+                else:
+                    given.setdefault(i, {})[parts[2]] = state[key]
+                continue
+            hypers = "|".join(self.hyperparams)
+            problems.append(
+                f"unexpected key {key!r}; expected 't', 'hyper/<{hypers}>' or "
+                "'param/<index>/<slot>'"
+            )
+        new_states = {}
+        for i in sorted(given):
+            slots = self._check_param_state(i, data_of(params[i]), given[i], problems)
+            if slots is not None:
+                new_states[i] = slots
+        if problems:
+            listing = "\n  ".join(problems)
+            raise ValueError(
+                f"{name}.load_state_dict: {len(problems)} problem(s); nothing was loaded:"
+                f"\n  {listing}"
+            )
+        return params, t, hyper, new_states
+
+    def _check_param_state(self, i: int, data, slots: dict, problems: list) -> dict | None:
+        """The checked state of parameter ``i`` (which will hold ``data``), converted to
+        arrays on its device; None (and ``problems`` extended) when it does not fit."""
+        name = type(self).__name__
+        if data is None:
+            problems.append(
+                f"parameter {i} is not initialized yet (data is None); load the model's "
+                "weights or run it once first"
+            )
+            return None
+        xp = get_array_module(data)
+        low = _is_low_precision(data)
+        proto = Parameter(xp.zeros(data.shape, np.float32) if low else data)
+        template = self.init_state(proto)
+        expected = set(template) | ({"master"} if low else set())
+        unknown = sorted(set(slots) - expected)
+        missing = sorted(expected - set(slots))
+        if unknown:
+            more = "" if low or "master" not in unknown else " ('master' is kept for float16)"
+            problems.append(
+                f"unknown state {unknown} for parameter {i}{more}; {name} keeps "
+                f"{sorted(expected)}: was it saved by another optimizer?"
+            )
+        if missing:
+            problems.append(
+                f"parameter {i}: incomplete state, {missing} missing (has {sorted(slots)})"
+            )
+        if unknown or missing:
+            return None
+        out = {}
+        ok = True
+        for slot, value in slots.items():
+            ref = template.get(slot, proto.data if slot == "master" else None)
+            where = f"state {slot!r} of parameter {i}"
+            if isinstance(ref, int):
+                count = _scalar(value)
+                if not isinstance(count, int) or count < 0:
+                    problems.append(f"{where} must be an int >= 0, got {_show(value)}")
+                    ok = False
+                out[slot] = count
+                continue
+            array = np.asarray(as_numpy(value))
+            if array.dtype.kind not in "iuf":
+                problems.append(f"{where} must be a numeric array, got dtype {array.dtype}")
+                ok = False
+                continue
+            if array.shape != ref.shape:
+                problems.append(
+                    f"{where} has shape {array.shape}, the parameter has {ref.shape}"
                 )
-        # Everything checked: apply.
+                ok = False
+                continue
+            if not np.isfinite(array).all():
+                problems.append(f"{where} holds NaN or infinite values")
+                ok = False
+                continue
+            if slot in self.nonnegative_slots and (array < 0).any():
+                problems.append(f"{where} holds negative values (it is a sum of squares)")
+                ok = False
+                continue
+            out[slot] = xp.asarray(array, dtype=ref.dtype)
+        return out if ok else None
+
+    def _apply_state(self, checked: tuple) -> None:
+        params, t, hyper, new_states = checked
         self.t = t
         for key, value in hyper.items():
             setattr(self, key, value)
+        self._states = {}
+        self._masters = {}
         for i, slots in new_states.items():
-            self._states[id(params[i])] = (params[i], slots)
+            param = owner = params[i]
+            if "master" in slots:
+                owner = Parameter(slots.pop("master"), name=param.name)
+                self._masters[id(param)] = (param, owner)
+            self._states[id(owner)] = (owner, slots)
 
-    def save(self, path: str) -> None:
-        """Write ``state_dict()`` to an ``.npz`` file at ``path`` (exactly that name).
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``state_dict()`` to ``path`` (exactly that name), in the format its
+        suffix names (``.npz``; see ``zerograd.utils.io.save_arrays``).
 
         The file is written to a temporary name and renamed, so an interrupted save
         never leaves a truncated file behind.
         """
-        atomic_savez(path, self.state_dict())
+        save_arrays(path, self.state_dict())
 
-    def load(self, path: str) -> None:
+    def load(self, path: str | os.PathLike) -> None:
         """Restore the state written by :meth:`save`.
 
         Raises:
-            ValueError: when the file is not an ``.npz`` archive or does not fit.
+            FileNotFoundError: when ``path`` does not exist.
+            ValueError: when the file is empty, truncated, corrupt or not an archive of
+                named arrays, or its state does not fit (see :meth:`load_state_dict`).
         """
+        path = os.fspath(path)
+        name = type(self).__name__
         try:
-            state = load_npz(path)
+            state = load_arrays(path)
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise
         except NotAnArchiveError:
             raise ValueError(
-                f"{type(self).__name__}.load: {path!r} holds a single array (.npy), not "
-                "the .npz archive that Optimizer.save writes"
+                f"{name}.load: {path!r} holds a single array (.npy), not the archive of "
+                "named arrays that Optimizer.save writes"
             ) from None
+        except Exception as e:
+            raise ValueError(
+                f"{name}.load: cannot read {path!r} ({type(e).__name__}: {e}); the file "
+                "may be empty, truncated or corrupt: save the optimizer again"
+            ) from e
         self.load_state_dict(state)
+
+
+def _show(value) -> str:
+    """A short description of a value for an error message."""
+    if hasattr(value, "shape") and getattr(value, "shape", ()) != ():
+        return f"an array of shape {value.shape}"
+    return repr(value.item() if hasattr(value, "item") else value)
 
 
 def _grad(param: Parameter):
@@ -296,6 +658,7 @@ class SGD(Optimizer):
     """
 
     hyperparams = ("lr",)
+    lr = Hyperparameter("rate", "the learning rate")
 
     def __init__(self, lr: float = 0.01):
         super().__init__()
@@ -324,6 +687,8 @@ class MomentumSGD(Optimizer):
     """
 
     hyperparams = ("lr", "momentum")
+    lr = Hyperparameter("rate", "the learning rate")
+    momentum = Hyperparameter("fraction", "the fraction of the previous step kept")
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9):
         super().__init__()
@@ -353,6 +718,9 @@ class AdaGrad(Optimizer):
     """
 
     hyperparams = ("lr", "eps")
+    nonnegative_slots = ("h",)
+    lr = Hyperparameter("rate", "the learning rate")
+    eps = Hyperparameter("positive", "added to the denominator; 1e-8 is typical")
 
     def __init__(self, lr: float = 0.001, eps: float = 1e-8):
         super().__init__()
@@ -390,6 +758,10 @@ class AdaDelta(Optimizer):
     """
 
     hyperparams = ("rho", "eps", "lr")
+    nonnegative_slots = ("msg", "msdx")
+    rho = Hyperparameter("closed_fraction", "the decay of the running averages")
+    eps = Hyperparameter("positive", "added inside the square roots; 1e-6 is typical")
+    lr = Hyperparameter("rate", "a factor on the step, 1.0 in the paper")
 
     def __init__(self, rho: float = 0.95, eps: float = 1e-6, lr: float = 1.0):
         super().__init__()
@@ -436,6 +808,11 @@ class Adam(Optimizer):
 
     hyperparams = ("alpha", "beta1", "beta2", "eps")
     rate_name = "alpha"
+    nonnegative_slots = ("v",)
+    alpha = Hyperparameter("rate", "the learning rate")
+    beta1 = Hyperparameter("fraction", "the decay of the first moment, 0.9 is typical")
+    beta2 = Hyperparameter("fraction", "the decay of the second moment, 0.999 is typical")
+    eps = Hyperparameter("positive", "added to the denominator; 1e-8 is typical")
 
     def __init__(self, alpha: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8):
@@ -498,6 +875,7 @@ class AdamW(Adam):
     """
 
     hyperparams = ("alpha", "beta1", "beta2", "eps", "weight_decay")
+    weight_decay = Hyperparameter("rate", "the decay per unit of alpha")
 
     def __init__(self, alpha: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, weight_decay: float = 0.01):
@@ -526,6 +904,8 @@ class WeightDecay:
         array([1.9])
     """
 
+    rate = Hyperparameter("rate", "the L2 penalty's factor")
+
     def __init__(self, rate: float):
         self.rate = rate
 
@@ -552,6 +932,8 @@ class ClipGrad:
         (array([0.6]), array([0.8]))
     """
 
+    max_norm = Hyperparameter("positive", "the largest global L2 norm allowed")
+
     def __init__(self, max_norm: float):
         self.max_norm = max_norm
 
@@ -562,6 +944,8 @@ class ClipGrad:
         total = 0.0
         for param in params:
             g = param.grad.data
+            if _is_low_precision(g):
+                g = g.astype(np.float32)  # squares of float16 overflow past 256
             total += float((g * g).sum())
         rate = float(self.max_norm) / (math.sqrt(total) + 1e-6)
         if rate < 1.0:
@@ -612,7 +996,8 @@ class LRScheduler:
     advances to the next. ``base_lr`` is the optimizer's rate when the schedule is
     made (``lr``, or ``alpha`` for Adam and AdamW).
 
-    Subclasses implement ``rate(step) -> float``.
+    Subclasses implement ``rate(step) -> float`` and list the attributes that define
+    them in ``settings`` (saved and restored with the position).
 
     Example:
         >>> class Halving(LRScheduler):
@@ -625,12 +1010,18 @@ class LRScheduler:
         0.25
     """
 
+    settings: tuple = ()
+    base_lr = Hyperparameter("rate", "the rate the schedule starts from")
+
     def __init__(self, optimizer: Optimizer, base_lr: float | None = None):
+        if not hasattr(optimizer, "rate_name"):
+            raise TypeError(
+                f"{type(self).__name__}: expected an Optimizer, got {type(optimizer).__name__}"
+            )
         self.optimizer = optimizer
-        name = getattr(optimizer, "rate_name", "lr")
         if base_lr is None:
-            base_lr = getattr(optimizer, name)
-        self.base_lr = float(base_lr)
+            base_lr = getattr(optimizer, optimizer.rate_name)
+        self.base_lr = base_lr
         self.last_step = 0
         self._apply()
 
@@ -648,17 +1039,90 @@ class LRScheduler:
         self._apply()
 
     def _apply(self) -> None:
-        setattr(self.optimizer, getattr(self.optimizer, "rate_name", "lr"), self.lr)
+        setattr(self.optimizer, self.optimizer.rate_name, self.lr)
 
     def state_dict(self) -> dict:
-        """``{"last_step": ..., "base_lr": ...}``, to save with the optimizer."""
-        return {"last_step": self.last_step, "base_lr": self.base_lr}
+        """The position, ``base_lr`` and settings, to save with the optimizer:
+        ``{"type": ..., "last_step": ..., "base_lr": ..., <settings>...}`` (plain
+        Python values).
 
-    def load_state_dict(self, state: dict) -> None:
-        """Continue from a saved position (and set the optimizer's rate for it)."""
-        self.last_step = int(state["last_step"])
-        self.base_lr = float(state["base_lr"])
+        Example:
+            >>> StepDecay(SGD(lr=1.0), step_size=2).state_dict()
+            {'type': 'StepDecay', 'last_step': 0, 'base_lr': 1.0, 'step_size': 2, 'gamma': 0.1}
+        """
+        state = {"type": type(self).__name__, "last_step": self.last_step,
+                 "base_lr": self.base_lr}
+        for name in self.settings:
+            state[name] = getattr(self, name)
+        return state
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Continue from a saved position (and set the optimizer's rate for it).
+
+        Raises:
+            ValueError: when the state is for another kind of schedule, or a value is
+                missing or invalid; nothing changes then.
+        """
+        self._apply_state(self._check_state(state))
+
+    def _check_state(self, state: Mapping) -> list:
+        """Check ``state``; return the ``(schedule, attribute, value)`` to set."""
+        name = type(self).__name__
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{name}.load_state_dict: expected a dict, got "
+                            f"{type(state).__name__}")
+        saved = state.get("type", name)
+        if saved != name:
+            raise ValueError(
+                f"{name}.load_state_dict: the state is of a {saved}, not a {name}; make "
+                "the same schedule as the run that saved it"
+            )
+        missing = [k for k in ("last_step", "base_lr", *self.settings) if k not in state]
+        if missing:
+            raise ValueError(f"{name}.load_state_dict: missing {missing} in the state")
+        unknown = sorted(set(state) - {"type", "last_step", "base_lr", *self.settings})
+        if unknown:
+            raise ValueError(f"{name}.load_state_dict: unexpected keys {unknown}")
+        probe = object.__new__(type(self))  # runs each setting's own checks, on no one
+        changes = []
+        try:
+            changes.append((self, "last_step",
+                            check_count(name, "last_step", _py(state["last_step"]), 0)))
+            for key in ("base_lr", *self.settings):
+                setattr(probe, key, _py(state[key]))
+                changes.append((self, key, getattr(probe, key)))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{name}.load_state_dict: {e}") from None
+        return changes
+
+    def _apply_state(self, changes: list) -> None:
+        for schedule, key, value in changes:
+            setattr(schedule, key, value)
         self._apply()
+
+
+def _py(value):
+    """A number from a state (a Python number, or a 0-d array loaded from a file)."""
+    scalar = _scalar(value) if hasattr(value, "shape") else None
+    return value if scalar is None else scalar
+
+
+class _Checked:
+    """A schedule setting checked on assignment by ``check(owner, name, value)``."""
+
+    def __init__(self, check: Callable):
+        self.check = check
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return obj.__dict__[self.name]
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.name] = self.check(type(obj).__name__, self.name, value)
 
 
 class StepDecay(LRScheduler):
@@ -676,10 +1140,12 @@ class StepDecay(LRScheduler):
         [1.0, 1.0, 0.5, 0.5, 0.25]
     """
 
+    settings = ("step_size", "gamma")
+    step_size = _Checked(check_count)
+    gamma = Hyperparameter("positive", "the factor applied every step_size steps")
+
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  base_lr: float | None = None):
-        if step_size < 1:
-            raise ValueError(f"StepDecay: step_size must be at least 1, got {step_size}")
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, base_lr)
@@ -698,6 +1164,9 @@ class ExponentialDecay(LRScheduler):
         >>> optimizer.lr
         0.5
     """
+
+    settings = ("gamma",)
+    gamma = Hyperparameter("positive", "the factor applied every step")
 
     def __init__(self, optimizer: Optimizer, gamma: float, base_lr: float | None = None):
         self.gamma = gamma
@@ -722,10 +1191,12 @@ class CosineAnnealing(LRScheduler):
         [1.0, 0.8536, 0.5, 0.1464, 0.0]
     """
 
+    settings = ("t_max", "eta_min")
+    t_max = _Checked(check_count)
+    eta_min = Hyperparameter("rate", "the rate at the end")
+
     def __init__(self, optimizer: Optimizer, t_max: int, eta_min: float = 0.0,
                  base_lr: float | None = None):
-        if t_max < 1:
-            raise ValueError(f"CosineAnnealing: t_max must be at least 1, got {t_max}")
         self.t_max = t_max
         self.eta_min = eta_min
         super().__init__(optimizer, base_lr)
@@ -755,18 +1226,22 @@ class LinearWarmup(LRScheduler):
         [0.5, 1.0, 1.0, 0.5, 0.25]
     """
 
+    settings = ("warmup_steps",)
+    warmup_steps = _Checked(check_count)
+
     def __init__(self, optimizer: Optimizer, warmup_steps: int,
                  after: LRScheduler | None = None, base_lr: float | None = None):
-        if warmup_steps < 1:
-            raise ValueError(
-                f"LinearWarmup: warmup_steps must be at least 1, got {warmup_steps}"
+        self.warmup_steps = warmup_steps
+        if after is not None and not isinstance(after, LRScheduler):
+            raise TypeError(
+                f"LinearWarmup: after must be a schedule (an LRScheduler), got "
+                f"{type(after).__name__}"
             )
         if after is not None and after.optimizer is not optimizer:
             raise ValueError(
                 "LinearWarmup: the schedule given as `after` drives another optimizer; "
                 "make both schedules on the same optimizer"
             )
-        self.warmup_steps = warmup_steps
         self.after = after
         if base_lr is None and after is not None:
             base_lr = after.base_lr
@@ -785,7 +1260,20 @@ class LinearWarmup(LRScheduler):
             state["after"] = self.after.state_dict()
         return state
 
-    def load_state_dict(self, state: dict) -> None:
-        if self.after is not None and "after" in state:
-            self.after.base_lr = float(state["after"]["base_lr"])
-        super().load_state_dict(state)
+    def _check_state(self, state: Mapping) -> list:
+        name = type(self).__name__
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{name}.load_state_dict: expected a dict, got "
+                            f"{type(state).__name__}")
+        if (self.after is None) != ("after" not in state):
+            has = "has" if "after" in state else "has no"
+            this = "has none" if self.after is None else "has one"
+            raise ValueError(
+                f"{name}.load_state_dict: the state {has} schedule after the warm-up, this "
+                f"warm-up {this}; make the same schedules as the run that saved it"
+            )
+        own = {k: v for k, v in state.items() if k != "after"}
+        changes = super()._check_state(own)
+        if self.after is not None:
+            changes += self.after._check_state(state["after"])
+        return changes

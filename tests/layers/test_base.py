@@ -1,5 +1,6 @@
 """Tests for zerograd.layers.base: registration, devices, state_dict and weights I/O."""
 
+import io
 import os
 import re
 
@@ -334,3 +335,155 @@ def test_loading_a_npy_file_says_what_it_is(tmp_path):
     layer = L.Linear(2, in_size=3)
     with pytest.raises(ValueError, match=r"single array \(\.npy\)"):
         layer.load_weights(path)
+
+
+# ---- forward hooks --------------------------------------------------------------------------
+def test_forward_hooks_see_each_call_and_can_be_removed(rng):
+    layer = L.Linear(2, in_size=3)
+    seen = []
+    handle = layer.register_forward_hook(
+        lambda lay, xs, y: seen.append((lay, xs[0].shape, y.shape))
+    )
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    layer(x)
+    layer(x[:1])
+    assert seen == [(layer, (4, 3), (4, 2)), (layer, (1, 3), (1, 2))]
+    handle.remove()
+    handle.remove()  # twice is harmless
+    layer(x)
+    assert len(seen) == 2
+    with pytest.raises(TypeError, match="register_forward_hook"):
+        layer.register_forward_hook("print")
+
+
+def test_a_forward_hook_may_replace_the_output(rng):
+    layer = L.Linear(2, in_size=3)
+    layer.register_forward_hook(lambda lay, xs, y: y * 0)
+    y = layer(rng.standard_normal((4, 3)).astype(np.float32))
+    np.testing.assert_array_equal(y.data, 0)
+
+
+# ---- repr and summary ---------------------------------------------------------------------
+def test_repr_nests_layers_like_pytorch():
+    from zerograd.models import MLP
+
+    model = MLP((1000, 10), activation=F.relu)
+    model(np.zeros((1, 784), dtype=np.float32))
+    assert repr(model) == (
+        "MLP(\n"
+        "  activation=relu\n"
+        "  (l0): Linear(out_size=1000, in_size=784)\n"
+        "  (l1): Linear(out_size=10, in_size=1000)\n"
+        ")"
+    )
+    outer = Net()
+    text = repr(outer)
+    assert text.startswith("Net(\n  (l1): Linear(out_size=4, in_size=3)\n  (bn): BatchNorm()")
+    assert repr(Layer()) == "Layer()"
+
+
+def test_extra_repr_shows_arguments_that_differ_from_their_defaults():
+    class Block(Layer):
+        def __init__(self, width, ratio=0.5, dtype=np.float32, kernel=(3, 3), act=F.relu,
+                   table=None, *rest, **options):
+            super().__init__()
+            self.width, self.ratio, self.dtype = width, ratio, dtype
+            self.kernel, self.act, self.table = kernel, act, np.zeros(3)
+
+    assert Block(8).extra_repr() == "width=8"
+    text = Block(8, 0.25, np.float16, (1, 2), F.tanh).extra_repr()
+    assert text == "width=8, ratio=0.25, dtype=float16, kernel=(1, 2), act=tanh"
+
+    class Custom(Layer):
+        def extra_repr(self):
+            return "size=3"
+
+    class Outer(Layer):
+        def __init__(self):
+            super().__init__()
+            self.inner = Custom()
+
+    assert repr(Outer()) == "Outer(\n  (inner): Custom(size=3)\n)"
+
+
+class _Twice(Layer):
+    """Calls one sub-layer twice and leaves another unused; shares a Parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = L.Linear(3, in_size=3)
+        self.unused = L.Linear(5, in_size=2)
+        self.head = L.Linear(2, in_size=3)
+        self.drop = L.Dropout(0.5)
+        self.bn = L.BatchNorm()
+
+    def forward(self, x):
+        return self.head(self.drop(self.bn(self.fc(self.fc(x)))))
+
+
+def test_summary_counts_every_parameter_once_and_shows_shapes(rng, capsys):
+    model = _Twice()
+    model.unused.b = model.head.b  # shared: counted once, for its first owner
+    x = rng.standard_normal((6, 3)).astype(np.float32)
+    model.summary(x)
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    rows = {line.split()[0]: line for line in lines[2:-3]}
+    assert rows["fc"].split()[-1] == "12" and "(6, 3) (x2)" in rows["fc"]
+    assert "  -  " in rows["unused"] and rows["unused"].split()[-1] == "12"  # W 10, b 2
+    assert rows["head"].split()[-1] == "6"  # its b is unused.b, counted there
+    assert rows["bn"].split()[-1] == "6"  # gamma and beta, created by the pass
+    total = sum(p.data.size for p in model.params())
+    assert f"Parameters: {total:,} " in out and total == 12 + 12 + 6 + 6
+    assert lines[-1] == "Buffers: 6"  # the batch norm's running mean and variance
+    assert (model.bn.avg_mean == 0).all()  # test mode: the statistics are untouched
+
+
+def test_summary_builds_no_graph_and_removes_its_hooks(rng):
+    model = Net()
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    model.summary(x, file=io.StringIO())
+    assert all(not layer.__dict__.get("_forward_hooks") for _, layer in model.named_layers())
+    assert model(x).creator is not None  # later calls record graphs as usual
+
+    class Failing(Layer):
+        def __init__(self):
+            super().__init__()
+            self.fc = L.Linear(2, in_size=3)
+
+        def forward(self, x):
+            self.fc(x)
+            raise RuntimeError("boom")
+
+    failing = Failing()
+    with pytest.raises(RuntimeError, match="boom"):
+        failing.summary(x, file=io.StringIO())
+    assert not failing.fc.__dict__.get("_forward_hooks")
+
+
+def test_named_layers_visits_each_layer_once():
+    shared = L.Linear(2)
+
+    class Tied(Layer):
+        def __init__(self):
+            super().__init__()
+            self.a = shared
+            self.b = shared
+            self.c = Net()
+
+    names = [name for name, _ in Tied().named_layers()]
+    assert names == ["", "a", "c", "c.l1", "c.bn", "c.l2"]
+
+
+# ---- dtypes ----------------------------------------------------------------------------------
+def test_astype_casts_parameters_buffers_and_lazy_layers(rng):
+    net = _trained_net(rng)
+    lazy = L.Linear(3)
+    net.extra = lazy
+    net.astype(np.float16)
+    for key, value in net.state_dict().items():
+        assert value.dtype == np.float16, key
+    x = rng.standard_normal((2, 4)).astype(np.float16)
+    assert lazy(x).dtype == np.float16 and lazy.W.dtype == np.float16
+    with pytest.raises(ValueError, match="floating-point"):
+        net.astype(np.int32)

@@ -2,20 +2,24 @@
 
 A Layer registers every :class:`~zerograd.Parameter` and every sub-Layer assigned to one
 of its attributes, in assignment order, and owns the model-wide operations: ``params()``,
-moving between devices, ``state_dict``/``load_state_dict`` and saving weights.
+moving between devices and dtypes, ``state_dict``/``load_state_dict``, saving weights,
+forward hooks, ``repr`` (the nested layers, as PyTorch prints them) and ``summary``.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Iterator, Mapping
-from typing import Any
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TextIO
 
 import numpy as np
 
 from zerograd import cuda
+from zerograd.config import no_grad, test_mode
 from zerograd.core import Parameter, Variable
-from zerograd.utils.io import NotAnArchiveError, atomic_savez, load_npz
+from zerograd.utils.io import NotAnArchiveError, load_arrays, save_arrays
 
 __all__ = ["Layer"]
 
@@ -112,7 +116,42 @@ class Layer:
         """Called after load_state_dict: derive sizes from what was loaded."""
 
     def __call__(self, *inputs, **kwargs):
-        return self.forward(*inputs, **kwargs)
+        y = self.forward(*inputs, **kwargs)
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks:
+            for hook in list(hooks.values()):
+                result = hook(self, inputs, y)
+                if result is not None:
+                    y = result
+        return y
+
+    def register_forward_hook(self, hook: Callable) -> _HookHandle:
+        """Call ``hook(layer, inputs, output)`` after each call of this layer.
+
+        A hook that returns something other than None replaces the output. Returns a
+        handle whose ``remove()`` takes the hook off again.
+
+        Example:
+            >>> from zerograd.layers import Linear
+            >>> layer = Linear(2, in_size=3)
+            >>> handle = layer.register_forward_hook(lambda l, x, y: print(y.shape))
+            >>> _ = layer(np.zeros((4, 3), dtype=np.float32))
+            (4, 2)
+            >>> handle.remove()
+            >>> _ = layer(np.zeros((4, 3), dtype=np.float32))
+        """
+        if not callable(hook):
+            raise TypeError(
+                f"{type(self).__name__}.register_forward_hook: expected a callable "
+                f"hook(layer, inputs, output), got {type(hook).__name__}"
+            )
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks is None:
+            hooks = {}
+            object.__setattr__(self, "_forward_hooks", hooks)
+        handle = _HookHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     def forward(self, *inputs):
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
@@ -197,6 +236,213 @@ class Layer:
                     object.__setattr__(layer, name, cuda.as_cupy(array))
         return self
 
+    def astype(self, dtype) -> Layer:
+        """Cast every floating-point Parameter and buffer to ``dtype``; returns self.
+
+        ``model.astype(np.float16)`` prepares a model for mixed-precision training
+        (optimizers keep float32 master weights for float16 parameters: see
+        :mod:`zerograd.amp`). Layers that create their weights on the first call (a
+        ``dtype`` attribute, as ``Linear``) create them in ``dtype`` too. Integer
+        buffers are left alone. Cast before making the optimizer: state it already
+        holds for the old arrays is not carried over.
+
+        Raises:
+            ValueError: when ``dtype`` is not a floating-point type.
+
+        Example:
+            >>> from zerograd.layers import Linear
+            >>> layer = Linear(2).astype(np.float16)
+            >>> layer(np.ones((1, 3), dtype=np.float16)).dtype
+            dtype('float16')
+        """
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise ValueError(
+                f"{type(self).__name__}.astype: expected a floating-point dtype such as "
+                f"np.float16 or np.float32, got {dtype}"
+            )
+        for layer in self._layers():
+            if "dtype" in layer.__dict__:
+                object.__setattr__(layer, "dtype", dtype)
+            for name in layer._params:
+                obj = layer.__dict__[name]
+                if isinstance(obj, Parameter) and obj.data is not None \
+                        and obj.data.dtype.kind == "f":
+                    obj.data = obj.data.astype(dtype)
+            for name in layer._buffers:
+                array = layer.__dict__[name]
+                if array is not None and array.dtype.kind == "f":
+                    object.__setattr__(layer, name, array.astype(dtype))
+        return self
+
+    # ---- printing ------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The text between the parentheses of this layer's ``repr``: its key
+        hyperparameters. Override it to choose; by default, each constructor argument
+        stored under its own name whose value is required or differs from the
+        default (numbers, strings, dtypes, functions by name).
+
+        Example:
+            >>> from zerograd.layers import Linear
+            >>> Linear(3, in_size=2).extra_repr()
+            'out_size=3, in_size=2'
+        """
+        try:
+            signature = inspect.signature(type(self).__init__)
+        except (TypeError, ValueError):
+            return ""
+        parts = []
+        for name, arg in list(signature.parameters.items())[1:]:
+            if arg.kind in (arg.VAR_POSITIONAL, arg.VAR_KEYWORD) or name not in self.__dict__:
+                continue
+            value = self.__dict__[name]
+            if arg.default is not arg.empty and _same_value(value, arg.default):
+                continue
+            text = _short_repr(value)
+            if text is not None:
+                parts.append(f"{name}={text}")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        """The layer and its sub-layers, nested as PyTorch prints modules.
+
+        Example:
+            >>> from zerograd.layers import Linear
+            >>> class Net(Layer):
+            ...     def __init__(self):
+            ...         super().__init__()
+            ...         self.fc1 = Linear(100, in_size=784)
+            ...         self.fc2 = Linear(10)
+            >>> Net()
+            Net(
+              (fc1): Linear(out_size=100, in_size=784)
+              (fc2): Linear(out_size=10)
+            )
+        """
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        for name in self._params:
+            child = self.__dict__[name]
+            if isinstance(child, Layer):
+                lines.append(f"({name}): " + repr(child).replace("\n", "\n  "))
+        if not lines:
+            return f"{type(self).__name__}()"
+        if len(lines) == 1 and not any(isinstance(self.__dict__[n], Layer)
+                                       for n in self._params):
+            return f"{type(self).__name__}({lines[0]})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+    def named_layers(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+        """``(dotted name, layer)`` for this layer (name ``prefix``) and every sub-layer,
+        depth first in registration order, each layer once.
+
+        Example:
+            >>> from zerograd.layers import Linear
+            >>> class Net(Layer):
+            ...     def __init__(self):
+            ...         super().__init__()
+            ...         self.fc = Linear(2)
+            >>> [name for name, _ in Net().named_layers()]
+            ['', 'fc']
+        """
+        seen: set[int] = set()
+
+        def walk(layer: Layer, name: str):
+            if id(layer) in seen:
+                return
+            seen.add(id(layer))
+            yield name, layer
+            for attr in layer._params:
+                child = layer.__dict__[attr]
+                if isinstance(child, Layer):
+                    yield from walk(child, f"{name}.{attr}" if name else attr)
+
+        yield from walk(self, prefix)
+
+    def summary(self, *inputs, file: TextIO | None = None) -> None:
+        """Print a table of every layer: name, type, output shape and parameter count.
+
+        Runs one forward pass on ``inputs`` without a graph and in test mode (no
+        dropout, batch norm's running statistics untouched), recording each layer's
+        output through a temporary forward hook; layers whose weights are created on
+        the first call are created by it. The counts are each layer's own
+        Parameters (a Parameter shared by two layers counts once, for the first);
+        the totals are the sum of every Parameter's size, and of every buffer's (state
+        that is saved but not trained, such as running averages). A layer called more
+        than once shows its first output shape and ``(xN)``; one not called, ``-``.
+        Layers that keep state between calls (RNN, LSTM) keep the pass's state: call
+        their ``reset_state()`` afterwards.
+
+        Args:
+            inputs: example inputs, as you would call the model.
+            file: where to print (``sys.stdout`` by default).
+
+        Example:
+            >>> from zerograd.layers import Linear
+            >>> class Net(Layer):
+            ...     def __init__(self):
+            ...         super().__init__()
+            ...         self.fc1 = Linear(100)
+            ...         self.fc2 = Linear(10)
+            ...     def forward(self, x):
+            ...         return self.fc2(self.fc1(x))
+            >>> Net().summary(np.zeros((32, 784), dtype=np.float32))
+            Name     Type    Output shape  Parameters
+            -----------------------------------------
+            (model)  Net     (32, 10)               0
+            fc1      Linear  (32, 100)         78,500
+            fc2      Linear  (32, 10)           1,010
+            -----------------------------------------
+            Parameters: 79,510 (310.6 KiB), all trainable
+            Buffers: 0
+        """
+        layers = list(self.named_layers())
+        outputs: dict[int, list] = {id(layer): [] for _, layer in layers}
+
+        def record(layer, _inputs, y):
+            outputs[id(layer)].append(y)
+
+        handles = [layer.register_forward_hook(record) for _, layer in layers]
+        try:
+            with no_grad(), test_mode():
+                self(*inputs)
+        finally:
+            for handle in handles:
+                handle.remove()
+
+        counted: set[int] = set()
+        rows = []
+        for name, layer in layers:
+            own = 0
+            for attr in layer._params:
+                obj = layer.__dict__[attr]
+                if isinstance(obj, Parameter) and obj.data is not None \
+                        and id(obj) not in counted:
+                    counted.add(id(obj))
+                    own += obj.data.size
+            seen = outputs[id(layer)]
+            shape = _shapes(seen[0]) if seen else "-"
+            if len(seen) > 1:
+                shape += f" (x{len(seen)})"
+            rows.append((name or "(model)", type(layer).__name__, shape, f"{own:,}"))
+        params = [p for p in self.params() if p.data is not None]
+        n_params = sum(p.data.size for p in params)
+        n_bytes = sum(p.data.nbytes for p in params)
+        n_buffers = sum(v.size for k, v in self.state_dict().items()
+                        if not isinstance(_entry(self, k), Parameter))
+        header = ("Name", "Type", "Output shape", "Parameters")
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+
+        def line(row):
+            cells = [row[i].ljust(widths[i]) for i in range(3)] + [row[3].rjust(widths[3])]
+            return "  ".join(cells)
+
+        rule = "-" * len(line(header))
+        text = [line(header), rule, *(line(r) for r in rows), rule,
+                f"Parameters: {n_params:,} ({_bytes(n_bytes)}), all trainable",
+                f"Buffers: {n_buffers:,}"]
+        print("\n".join(text), file=sys.stdout if file is None else file)
+
     # ---- weights ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """A flat ``{name: array}`` of every Parameter and buffer, e.g. ``"l1.W"``.
@@ -239,6 +485,12 @@ class Layer:
             >>> bool((a.W.data == b.W.data).all())
             True
         """
+        self._apply_load(self._check_load(state, strict))
+
+    def _check_load(self, state: Mapping[str, Any], strict: bool = True) -> list:
+        """Check ``state`` as :meth:`load_state_dict` does; return the planned updates
+        ``(layer, attribute, array, current array)`` for :meth:`_apply_load`. Raises
+        the ValueError that lists every mismatch."""
         problems = []
         updates = []
         known = set()
@@ -289,13 +541,18 @@ class Layer:
                 f"nothing was loaded:\n  {listing}\n(compare with list(model.state_dict()); "
                 "strict=False ignores missing and unexpected names)"
             )
+        return updates
+
+    def _apply_load(self, updates: list) -> None:
+        """Copy the arrays planned by :meth:`_check_load` in (cannot fail)."""
         for layer, name, value, current in updates:
             _assign(layer, name, value, current)
         for layer in self._layers():
             layer._after_load()
 
     def save_weights(self, path: str | os.PathLike) -> None:
-        """Save every Parameter and buffer to ``path`` as an ``.npz`` archive.
+        """Save every Parameter and buffer to ``path``, in the format its suffix names
+        (an ``.npz`` archive; see ``zerograd.utils.io.save_arrays``).
 
         The file is written exactly at ``path`` (no suffix is added) and atomically: the
         arrays go to a temporary file in the same directory, which replaces ``path``
@@ -313,7 +570,7 @@ class Layer:
             True
         """
         arrays = {key: cuda.as_numpy(array) for key, array in self.state_dict().items()}
-        atomic_savez(path, arrays)
+        save_arrays(path, arrays)
 
     def load_weights(self, path: str | os.PathLike) -> None:
         """Load weights saved by :meth:`save_weights` (or by DeZero, whose names use
@@ -329,7 +586,7 @@ class Layer:
         """
         path = os.fspath(path)
         try:
-            state = {key.replace("/", "."): value for key, value in load_npz(path).items()}
+            state = {key.replace("/", "."): value for key, value in load_arrays(path).items()}
         except (FileNotFoundError, IsADirectoryError, PermissionError):
             raise
         except NotAnArchiveError:
@@ -367,3 +624,78 @@ def _assign(layer: Layer, name: str, value: Any, current: Any) -> None:
         obj.data = array
     else:
         object.__setattr__(layer, name, array)
+
+
+class _HookHandle:
+    """Returned by :meth:`Layer.register_forward_hook`: ``remove()`` takes the hook off."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict):
+        self.hooks = hooks
+        self.id = _HookHandle._next_id
+        _HookHandle._next_id += 1
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+
+def _same_value(value: Any, default: Any) -> bool:
+    """Whether a stored constructor argument still has its default value."""
+    if value is default:
+        return True
+    try:
+        if _is_dtype_like(value) and _is_dtype_like(default):
+            return np.dtype(value) == np.dtype(default)
+        return type(value) is type(default) and bool(value == default)
+    except Exception:
+        return False
+
+
+def _is_dtype_like(value: Any) -> bool:
+    return isinstance(value, np.dtype) or (isinstance(value, type)
+                                           and issubclass(value, np.generic))
+
+
+def _short_repr(value: Any) -> str | None:
+    """How a hyperparameter reads in a repr, or None to leave it out."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return repr(value)
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return repr(value.item())
+    if _is_dtype_like(value):
+        return str(np.dtype(value))
+    if isinstance(value, (tuple, list)) and len(value) <= 8:
+        items = [_short_repr(v) for v in value]
+        if None not in items:
+            inner = ", ".join(items) + ("," if len(items) == 1 and isinstance(value, tuple)
+                                        else "")
+            return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+        return None
+    if callable(value) and not isinstance(value, Layer) and hasattr(value, "__name__"):
+        return value.__name__
+    return None
+
+
+def _shapes(y: Any) -> str:
+    """The shape of an output (or of each output of a tuple or list)."""
+    if isinstance(y, (tuple, list)):
+        return ", ".join(_shapes(v) for v in y)
+    shape = getattr(y, "shape", None)
+    return str(tuple(shape)) if shape is not None else type(y).__name__
+
+
+def _entry(layer: Layer, key: str) -> Any:
+    """The registered object (Parameter or buffer array) behind a dotted name."""
+    *path, name = key.split(".")
+    for attr in path:
+        layer = layer.__dict__[attr]
+    return layer.__dict__[name]
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
