@@ -224,7 +224,11 @@ class Builder:
         return self.onnx.numpy_helper.from_array(array, name)
 
     def const(self, array, hint: str = "const") -> str:
-        """An initializer holding ``array``; small ones are shared."""
+        """A Constant node holding ``array``; small ones are shared.
+
+        Constants are nodes and Parameters initializers, so that a reader (such as
+        :func:`zerograd.onnx.load`) can tell what is learnt from what is fixed.
+        """
         array = np.asarray(cuda.as_numpy(array))
         key = None
         if array.size <= 16:
@@ -233,7 +237,9 @@ class Builder:
             if name is not None:
                 return name
         name = self.fresh(hint)
-        self.initializers.append(self._tensor(array, name))
+        f, self.f = self.f, None  # (the node is labelled "graph": shared by Functions)
+        self.node("Constant", [], [name], value=self._tensor(array, name))
+        self.f = f
         self._batch_axes[name] = None
         if key is not None:
             self._consts[key] = name
@@ -371,7 +377,7 @@ class Builder:
         """The names of the model outputs, each made its own value (an Identity node
         where an output is also an input, a leaf or another output)."""
         names = []
-        for k, (y, want) in enumerate(zip(outputs, self._output_names)):
+        for y, want in zip(outputs, self._output_names):
             have = self.name_of(y)
             if have != want:
                 self._claim(want)

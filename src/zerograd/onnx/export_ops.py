@@ -315,7 +315,7 @@ def _get_item(b, f):
     if news:
         positions = []
         out_axis = 0
-        for kind, value in entries:
+        for kind, _ in entries:
             if kind == "new":
                 positions.append(out_axis)
                 out_axis += 1
