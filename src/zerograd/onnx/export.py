@@ -211,9 +211,11 @@ class Builder:
         if not (np.all(a1 == first) and np.all(a2 == np.take(a2, [0], axis=d))
                 and np.array_equal(first, np.take(a2, [0], axis=d))):
             raise ExportError(
-                f"zerograd.onnx.export: a constant of shape {a1.shape} has a batch axis "
-                f"({d}) along which it is not repeated (at {self._where()}), so it cannot "
-                "follow the batch size; pass dynamic_batch=False"
+                f"zerograd.onnx.export: a constant of shape {a1.shape} follows the batch size "
+                f"on axis {d} but differs between samples (at {self._where()}): it was "
+                "probably computed from the input's data outside zerograd's Functions "
+                "(through .data or NumPy), and an ONNX file would freeze it. Compute it "
+                "with zerograd functions, or pass dynamic_batch=False"
             )
         out = self.node("Expand", [self.const(first, hint), self.shape_of(a1.shape, axis)])
         self._batch_axes[out] = axis

@@ -424,9 +424,9 @@ def _lstm_cell(b, f):
     c_var = b.in_var(1)
     if _is_zero_constant(c_var) and c_var not in b.trace.inputs:
         # The first step starts from zeros: c_new = i*g (and no batch-sized constant).
-        c_new = b.node("Identity", [ig], [b.outputs[1]])
+        c_new = b.node("Identity", [ig], [b.outputs[1]])[0]
     else:
-        c_new = b.node("Add", [b.node("Mul", [fg, b.input(1)]), ig], [b.outputs[1]])
+        c_new = b.node("Add", [b.node("Mul", [fg, b.input(1)]), ig], [b.outputs[1]])[0]
     b.node("Mul", [o, b.node("Tanh", [c_new])], [b.outputs[0]])
 
 
