@@ -239,6 +239,18 @@ def test_mnist_cnn(check_export):
     check_export(CNN(), _x(2, 1, 28, 28), _x(3, 1, 28, 28))
 
 
+def test_resnet_bottlenecks(check_export):
+    """ResNet's blocks (projection and identity shortcuts), fast; ResNet50 itself is slow."""
+    from zerograd.models import _BottleneckA, _BottleneckB
+
+    L.seed(0)
+    model = Sequential(_BottleneckA(4, 8, stride=2), _BottleneckB(4, 8))
+    x = _x(2, 3, 8, 8)
+    model = _trained_batch_norm(model, x)
+    check_export(model, x, _x(3, 3, 8, 8))
+
+
+@pytest.mark.slow
 def test_resnet50_small_input(check_export):
     model = _seeded(ResNet50)
     x = _x(1, 3, 32, 32)
