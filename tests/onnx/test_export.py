@@ -411,3 +411,10 @@ def test_loaded_export_trains(tmp_path):
         optimizer.update()
         losses.append(float(loss.data))
     assert losses[-1] < losses[0]
+
+
+def test_lazily_sized_layers_keep_what_the_first_call_made(tmp_path):
+    model = _seeded(lambda: Sequential(L.Linear(3), L.BatchNorm()))
+    export(model, _x(2, 4), tmp_path / "m.onnx")
+    assert model.l0.in_size == 4 and model.l0.W.shape == (4, 3)
+    assert model.l1.avg_mean.shape == (3,)

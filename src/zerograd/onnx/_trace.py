@@ -133,11 +133,29 @@ def _as_input(a, k: int) -> Variable:
     return Variable(a)
 
 
+def _is_state(value) -> bool:
+    return isinstance(value, Variable) and not isinstance(value, Parameter)
+
+
+def _restore_state(layer, before: dict) -> None:
+    """Put back the Variables a call left on ``layer`` (a recurrent layer's hidden
+    state); what a first call creates for good (weights sized from the input, batch
+    norm's statistics) stays."""
+    for name, value in list(layer.__dict__.items()):
+        old = before.get(name)
+        if value is not old and (_is_state(value) or _is_state(old)):
+            if name in before:
+                object.__setattr__(layer, name, old)
+            else:
+                object.__delattr__(layer, name)
+
+
 def trace(model, args: Sequence) -> Trace:
     """Call ``model(*args)`` in test mode with backprop on, and return its trace.
 
     The state of a :class:`~zerograd.Layer` model (such as an RNN's hidden state) is
-    put back as it was afterwards, so tracing has no side effects on the model.
+    put back as it was afterwards, so tracing leaves the model as it found it (except
+    for weights created by a first call, which stay).
     """
     from zerograd.layers import Layer
 
@@ -150,11 +168,7 @@ def trace(model, args: Sequence) -> Trace:
             out = model(*inputs)
     finally:
         for layer, state in snapshot:
-            for name in list(layer.__dict__):
-                if name not in state:
-                    object.__delattr__(layer, name)
-            for name, value in state.items():
-                object.__setattr__(layer, name, value)
+            _restore_state(layer, state)
     outputs = list(out) if isinstance(out, (tuple, list)) else [out]
     for k, y in enumerate(outputs):
         if not isinstance(y, Variable):

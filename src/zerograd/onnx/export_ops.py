@@ -193,9 +193,11 @@ def _split(b, f):
 
 def _where(b, f):
     dtype = b.out_dtype()
-    cond1 = np.asarray(f.condition)
+    from zerograd.cuda import as_numpy
+
+    cond1 = as_numpy(f.condition)
     cond = (b.const(cond1, "cond") if b.twin is None
-            else b.const_pair(cond1, np.asarray(b.twin.condition), "cond"))
+            else b.const_pair(cond1, as_numpy(b.twin.condition), "cond"))
     b.node("Where", [cond, b.input(0, dtype), b.input(1, dtype)], b.outputs)
 
 

@@ -97,7 +97,6 @@ class OnnxModel(Model):
     def __init__(self, proto):
         super().__init__()
         import onnx
-
         from zerograd.onnx.load_ops import handlers
 
         graph = proto.graph
@@ -167,14 +166,16 @@ class OnnxModel(Model):
             setattr(layer, attr, Parameter(array, name=attr))
         self._slots[onnx_name] = (layer, attr)
 
-    def _value_of(self, name: str):
+    def _value_of(self, name: str, on_gpu: bool):
+        """A Parameter, a buffer (as a Variable around the buffer's own array) or a
+        constant (on the inputs' device)."""
         entry = self._slots.get(name)
         if entry is not None:
             layer, attr = entry
             obj = layer.__dict__[attr]
             return obj if isinstance(obj, Variable) else as_variable(obj)
         array = self._constants[name]
-        return as_variable(array)
+        return as_variable(cuda.as_cupy(array) if on_gpu else array)
 
     def forward(self, *inputs):
         from zerograd.onnx.load_ops import handlers
@@ -188,15 +189,10 @@ class OnnxModel(Model):
         env: dict[str, Variable] = {}
         for name, x in zip(self.input_names, inputs):
             env[name] = x if isinstance(x, Variable) else as_variable(x)
-        xp = None
-        for x in env.values():
-            xp = cuda.get_array_module(x.data)
+        on_gpu = any(cuda.get_array_module(x.data) is not np for x in env.values())
         for node in self._nodes:
             if node.op == "Constant":
-                array = self._constants[node.outputs[0]]
-                env[node.outputs[0]] = as_variable(
-                    cuda.as_cupy(array) if xp is not None and xp is not np else array
-                )
+                env[node.outputs[0]] = self._value_of(node.outputs[0], on_gpu)
                 continue
             xs = []
             for name in node.inputs:
@@ -207,7 +203,7 @@ class OnnxModel(Model):
                 else:
                     if name not in self._slots and name not in self._constants:
                         raise node.error(f"input {name!r} is computed by no earlier node")
-                    v = self._value_of(name)
+                    v = self._value_of(name, on_gpu)
                     env[name] = v
                     xs.append(v)
             ys = table[node.op](node, xs)
