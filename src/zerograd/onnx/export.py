@@ -347,7 +347,7 @@ class Builder:
         )
 
     # ---- the graph ---------------------------------------------------------------------------
-    def convert_all(self, converters: dict, t2: Trace | None) -> None:
+    def convert_all(self, converters: dict) -> None:
         for f in self.trace.functions:
             self.f = f
             self.twin = self._twins.get(id(f))
@@ -532,7 +532,7 @@ def export(model: Callable, args, path: str | os.PathLike, *, input_names=None,
         if y.creator is not None and id(y) not in b._names:
             b._claim(name)
             b._names[id(y)] = name
-    b.convert_all(converters(), t2)
+    b.convert_all(converters())
     outs = b.graph_outputs(t1.outputs)
     graph = onnx.helper.make_graph(
         b.nodes,
@@ -545,6 +545,13 @@ def export(model: Callable, args, path: str | os.PathLike, *, input_names=None,
     proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="zerograd",
                                    producer_version=__version__)
     proto.ir_version = onnx.helper.find_min_ir_version_for(opsets)
+    size = proto.ByteSize()
+    if size >= 2**31:
+        raise ExportError(
+            f"zerograd.onnx.export: the model needs {size / 2**30:.1f} GiB, over the 2 GiB "
+            "that one ONNX (protobuf) file can hold; files with external weights are not "
+            "written yet"
+        )
     data = proto.SerializeToString()
     atomic_write(path, lambda f: f.write(data))
     return proto
