@@ -5,9 +5,10 @@ ONNX nodes to the :class:`~zerograd.onnx.export.Builder` ``b`` that compute
 ``b.outputs`` from ``b.input(i)``.
 
 Classes are named here by module and attribute, in one table (:data:`TABLE`), and looked
-up on first use: when a Function is renamed or moved, its row is the one line to change.
-A row whose class cannot be found is left out of the lookup (and listed by
-:func:`unresolved`, which the tests check is empty).
+up on first use (``name``, or ``_name`` once a class is made private): when a Function is
+renamed or moved, its row is the one line to change. A row whose class cannot be found
+is left out of the lookup (and listed by :func:`unresolved`, which the tests check is
+empty).
 """
 
 from __future__ import annotations
@@ -498,12 +499,25 @@ _resolved: dict | None = None
 _missing: list[str] = []
 
 
+def _find_class(module: str, name: str):
+    """The Function class ``module.name``, or its private form ``module._name`` (classes
+    whose names collide with a layer's are being made private), or None."""
+    from zerograd.core import Function
+
+    namespace = importlib.import_module(module)
+    for candidate in (name, "_" + name):
+        cls = getattr(namespace, candidate, None)
+        if isinstance(cls, type) and issubclass(cls, Function):
+            return cls
+    return None
+
+
 def _resolve() -> dict:
     global _resolved
     if _resolved is None:
         table = {}
         for module, name, convert in TABLE:
-            cls = getattr(importlib.import_module(module), name, None)
+            cls = _find_class(module, name)
             if cls is None:
                 _missing.append(f"{module}.{name}")
                 continue
