@@ -8,15 +8,12 @@ import pytest
 import zerograd
 from zerograd import Variable
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
-zonnx = pytest.importorskip("zerograd.onnx")
-reference = pytest.importorskip("onnx.reference")
-
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 
 
 def _session(path):
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
@@ -56,6 +53,11 @@ class ExportCheck:
 
     def __call__(self, model, xs, other_xs=None, *, evaluate=True, gradients=True,
                  opset=17, **kwargs):
+        onnx = pytest.importorskip("onnx")
+        reference = pytest.importorskip("onnx.reference")
+        pytest.importorskip("onnxruntime")
+        import zerograd.onnx as zonnx
+
         xs = xs if isinstance(xs, tuple) else (xs,)
         self.count += 1
         path = self.tmp_path / f"model{self.count}.onnx"
