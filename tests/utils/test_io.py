@@ -36,3 +36,89 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask
+
+
+# ---- save_arrays / load_arrays: the format follows the suffix ----------------------------
+from zerograd.utils.io import load_arrays, save_arrays  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["w.npz", "w", "w.weights"])
+def test_any_suffix_but_safetensors_is_npz(tmp_path, name):
+    path = tmp_path / name
+    save_arrays(path, {"W": np.arange(4.0).reshape(2, 2), "t": 3})
+    with np.load(path) as f:  # a plain .npz that NumPy reads
+        assert sorted(f.files) == ["W", "t"]
+    arrays = load_arrays(path)
+    assert arrays["W"].tolist() == [[0.0, 1.0], [2.0, 3.0]] and int(arrays["t"]) == 3
+
+
+def test_safetensors_suffix_writes_safetensors(tmp_path):
+    path = tmp_path / "w.SafeTensors"  # the suffix is matched without case
+    save_arrays(path, {"W": np.ones((2, 3), dtype=np.float32)})
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    assert raw[8:9] == b"{" and (8 + n) % 8 == 0
+    arrays = load_arrays(path)
+    assert arrays["W"].dtype == np.float32 and arrays["W"].shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", ["m.npz", "m.safetensors"])
+def test_metadata_round_trip(tmp_path, name):
+    path = tmp_path / name
+    save_arrays(path, {"a": np.zeros(2)}, metadata={"epoch": "3", "note": "é"})
+    arrays, meta = load_arrays(path, metadata=True)
+    assert list(arrays) == ["a"]
+    assert meta == {"epoch": "3", "note": "é"}
+    assert load_arrays(path).keys() == {"a"}
+
+
+@pytest.mark.parametrize("name", ["m.npz", "m.safetensors"])
+def test_no_metadata_reads_as_empty(tmp_path, name):
+    path = tmp_path / name
+    save_arrays(path, {"a": np.zeros(2)})
+    assert load_arrays(path, metadata=True)[1] == {}
+
+
+@pytest.mark.parametrize("name", ["m.npz", "m.safetensors"])
+@pytest.mark.parametrize("bad", [{"epoch": 3}, {1: "x"}, ["a"]])
+def test_metadata_must_be_strings(tmp_path, name, bad):
+    with pytest.raises(TypeError, match="metadata must map strings to strings"):
+        save_arrays(tmp_path / name, {"a": np.zeros(2)}, metadata=bad)
+    assert os.listdir(tmp_path) == []
+
+
+def test_npz_metadata_name_is_reserved(tmp_path):
+    with pytest.raises(ValueError, match="reserved"):
+        save_arrays(tmp_path / "a.npz", {"__metadata__": np.zeros(1)})
+
+
+def test_npz_with_a_foreign_metadata_entry_is_an_error(tmp_path):
+    path = tmp_path / "a.npz"
+    np.savez(path, __metadata__=np.array("not json"), a=np.zeros(1))
+    with pytest.raises(ValueError, match="not a JSON map of strings"):
+        load_arrays(path)
+
+
+def test_a_failed_safetensors_save_keeps_the_old_file(tmp_path):
+    path = tmp_path / "w.safetensors"
+    save_arrays(path, {"a": np.zeros(2)})
+    with pytest.raises(ValueError, match="complex128"):  # no such dtype in the format
+        save_arrays(path, {"b": np.ones(2), "a": np.zeros(2, dtype=complex)})
+    assert load_arrays(path)["a"].tolist() == [0.0, 0.0]
+    assert os.listdir(tmp_path) == ["w.safetensors"]
+
+
+def test_an_interrupted_safetensors_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "w.safetensors"
+    save_arrays(path, {"a": np.zeros(2)})
+    real_replace = os.replace
+
+    def crash(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_arrays(path, {"a": np.ones(2)})
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert load_arrays(path)["a"].tolist() == [0.0, 0.0]
+    assert os.listdir(tmp_path) == ["w.safetensors"]
