@@ -23,9 +23,13 @@ Functions; each sequence's backward is a gradient Function whose forward is the 
 recurrence and whose backward differentiates the same recurrence composed from the
 cells, step by step (slow, exact). So derivatives of any order work everywhere.
 
-Sigmoids are computed as ``0.5 * tanh(0.5 x) + 0.5``: no overflow for any x, and one
-transcendental function per element; the factors 0.5 are powers of two, so folding them
-into the weights (as the sequence functions do) changes no rounding.
+Gates are computed as ``sigmoid(x) = 1 / (1 + exp(-x))`` and ``tanh(x) = 2 sigmoid(2x)
+- 1``, in place: NumPy vectorises ``exp`` but not ``tanh`` on most CPUs, and measured on
+(32, 400) float32 arrays exp took 40-45% of tanh's time, which made this form about
+twice as fast as ``0.5 tanh(x / 2) + 0.5``. ``exp(-x)`` overflows to inf for very
+negative x and the sigmoid is then exactly 0, as it should be (the warning is silenced).
+The factors -1 and -2 are exact in binary, so the sequence functions fold them into the
+weights and change no rounding.
 
 Example:
     >>> import numpy as np
@@ -52,32 +56,44 @@ from zerograd.functions.math import tanh
 __all__ = ["lstm", "gru", "lstm_sequence", "gru_sequence", "rnn_sequence"]
 
 
+def _no_overflow_warning():
+    """exp overflowing to inf is how a gate saturates: no warning for it."""
+    return np.errstate(over="ignore")
+
+
+def _sigmoid_of_negated(u):
+    """In place: ``u = -x`` becomes ``sigmoid(x) = 1 / (1 + exp(-x))``. Call it under
+    :func:`_no_overflow_warning`."""
+    xp = get_array_module(u)
+    xp.exp(u, out=u)
+    u += 1
+    return xp.reciprocal(u, out=u)
+
+
 def _sigmoid(x, out=None):
-    """sigmoid(x) = 0.5 tanh(x / 2) + 0.5 on an array, into ``out`` if given.
-
-    The tanh form cannot overflow, and keeps x's dtype (the constants are Python floats).
-    """
-    xp = get_array_module(x)
-    y = xp.multiply(x, 0.5, out=out)
-    xp.tanh(y, out=y)
-    y *= 0.5
-    y += 0.5
-    return y
+    """sigmoid(x) on an array, into ``out`` if given, in x's dtype."""
+    with _no_overflow_warning():
+        return _sigmoid_of_negated(get_array_module(x).negative(x, out=out))
 
 
-def _gate_scale(xp, H, n_gates, tanh_gates, dtype):
-    """Per-column factors that turn the tanh form into the gates' nonlinearities.
+def _gate_scale(xp, H, factors, dtype):
+    """A ``(len(factors) * H,)`` array holding ``factors[k]`` on gate block ``k``."""
+    return xp.repeat(xp.asarray(factors, dtype=dtype), H)
 
-    With ``s`` 0.5 on sigmoid columns and 1 on tanh columns, and ``off`` 0.5 and 0:
-    ``s * tanh(s * a) + off`` is sigmoid(a) or tanh(a) column by column, so one tanh
-    call covers every gate of a step. Returns ``(s, off)``.
-    """
-    s = xp.full(n_gates * H, 0.5, dtype=dtype)
-    off = xp.full(n_gates * H, 0.5, dtype=dtype)
-    for k in tanh_gates:
-        s[k * H:(k + 1) * H] = 1
-        off[k * H:(k + 1) * H] = 0
-    return s, off
+
+# The LSTM's gate blocks i, f, g, o enter the exp form negated, and g doubled as well.
+_LSTM_SCALE = (-1.0, -1.0, -2.0, -1.0)
+
+
+def _lstm_gates(u, H):
+    """In place: ``u = a * _LSTM_SCALE`` (the gate pre-activations, scaled by block)
+    becomes the gates i, f, g, o: sigmoids, and ``g = tanh(a_g) = 2 sigmoid(2 a_g) - 1``.
+    Call it under :func:`_no_overflow_warning`."""
+    _sigmoid_of_negated(u)
+    g = u[..., 2 * H:3 * H]
+    g *= 2
+    g -= 1
+    return u
 
 
 def _zeros_state(x, shape):
@@ -104,10 +120,9 @@ class LSTMCell(Function):
     def forward(self, c_prev, a):
         xp = get_array_module(a)
         H = c_prev.shape[-1]
-        act = xp.empty_like(a)  # i, f, g, o after their nonlinearities
-        _sigmoid(a[..., :2 * H], out=act[..., :2 * H])
-        xp.tanh(a[..., 2 * H:3 * H], out=act[..., 2 * H:3 * H])
-        _sigmoid(a[..., 3 * H:], out=act[..., 3 * H:])
+        act = xp.multiply(a, _gate_scale(xp, H, _LSTM_SCALE, a.dtype))
+        with _no_overflow_warning():
+            _lstm_gates(act, H)  # i, f, g, o after their nonlinearities
         i, f, g, o = act[..., :H], act[..., H:2 * H], act[..., 2 * H:3 * H], act[..., 3 * H:]
         c = f * c_prev
         c += i * g
@@ -236,7 +251,8 @@ class GRUCell(Function):
     def forward(self, h_prev, ax, ah):
         xp = get_array_module(ax)
         H = h_prev.shape[-1]
-        rz = _sigmoid(ax[..., :2 * H] + ah[..., :2 * H])
+        rz = ax[..., :2 * H] + ah[..., :2 * H]
+        _sigmoid(rz, out=rz)
         r, z = rz[..., :H], rz[..., H:]
         n = xp.tanh(ax[..., 2 * H:] + r * ah[..., 2 * H:])
         self.rz, self.n = rz, n
@@ -474,33 +490,31 @@ class LSTMSequence(_SequenceFunction):
         dtype = _compute_dtype((x, h0, c0, W_x, W_h, b))
         T, N, _ = x.shape
         H = W_h.shape[0]
-        s, off = _gate_scale(xp, H, 4, (2,), dtype)
-        # Every step's input projection in one product, pre-scaled for the tanh form
-        # (th holds tanh(s * a) after the loop; act the gates i, f, g, o).
-        th = (_flat(x) @ (W_x * s)).reshape(T, N, 4 * H)
-        th += b * s
-        W_hs = W_h * s  # (s has the widest dtype of the inputs)
-        act = xp.empty((T, N, 4 * H), dtype=dtype)
+        s = _gate_scale(xp, H, _LSTM_SCALE, dtype)  # (s has the widest dtype of the inputs)
+        # Every step's input projection in one product, scaled for the exp form; act
+        # then becomes the gates i, f, g, o of each step in place.
+        act = (_flat(x) @ (W_x * s)).reshape(T, N, 4 * H)
+        act += b * s
+        W_hs = W_h * s
         hs = xp.empty((T + 1, N, H), dtype=dtype)  # h before step 0, ..., after step T-1
         cs = xp.empty((T + 1, N, H), dtype=dtype)
         tcs = xp.empty((T, N, H), dtype=dtype)  # tanh(c) after each step
         ah = xp.empty((N, 4 * H), dtype=dtype)
         ig = xp.empty((N, H), dtype=dtype)
         hs[0], cs[0] = h0, c0
-        for t in range(T):
-            u = th[t]
-            xp.matmul(hs[t], W_hs, out=ah)  # the one product of the step
-            u += ah
-            xp.tanh(u, out=u)
-            a = act[t]
-            xp.multiply(u, s, out=a)
-            a += off
-            xp.multiply(a[:, H:2 * H], cs[t], out=cs[t + 1])  # c = f c_prev + i g
-            xp.multiply(a[:, :H], a[:, 2 * H:3 * H], out=ig)
-            cs[t + 1] += ig
-            xp.tanh(cs[t + 1], out=tcs[t])
-            xp.multiply(a[:, 3 * H:], tcs[t], out=hs[t + 1])  # h = o tanh(c)
-        self.saved = (th, act, hs, cs, tcs, s)
+        with _no_overflow_warning():
+            for t in range(T):
+                a = act[t]
+                xp.matmul(hs[t], W_hs, out=ah)  # the one product of the step
+                a += ah
+                _lstm_gates(a, H)
+                c = cs[t + 1]
+                xp.multiply(a[:, H:2 * H], cs[t], out=c)  # c = f c_prev + i g
+                xp.multiply(a[:, :H], a[:, 2 * H:3 * H], out=ig)
+                c += ig
+                xp.tanh(c, out=tcs[t])
+                xp.multiply(a[:, 3 * H:], tcs[t], out=hs[t + 1])  # h = o tanh(c)
+        self.saved = (act, hs, cs, tcs)
         return hs[1:], hs[T].copy(), cs[T].copy()
 
 
@@ -511,32 +525,35 @@ class LSTMSequenceGrad(_SequenceGrad):
 
     def forward(self, x, h0, c0, W_x, W_h, b, gy, gh_n, gc_n):
         xp = get_array_module(x)
-        th, act, hs, cs, tcs, s = self.saved
+        act, hs, cs, tcs = self.saved
         T, N, H = tcs.shape
         dtype = act.dtype
-        # Every gate's derivative at every step at once: d/da [s tanh(s a) + off] =
-        # s^2 (1 - tanh(s a)^2), i.e. y (1 - y) for a sigmoid and 1 - y^2 for tanh.
-        dact = th * th
-        xp.subtract(1, dact, out=dact)
-        dact *= s * s
-        dtc = tcs * tcs
-        xp.subtract(1, dtc, out=dtc)  # tanh'(c)
         ga = xp.empty((T, N, 4 * H), dtype=dtype)
         dh = gh_n.astype(dtype, copy=True)
         dc = gc_n.astype(dtype, copy=True)
+        d = xp.empty((N, 4 * H), dtype=dtype)  # the gates' derivatives at one step
         tmp = xp.empty((N, H), dtype=dtype)
+        dtc = xp.empty((N, H), dtype=dtype)
         W_hT = xp.ascontiguousarray(W_h.T, dtype=dtype)
+        # Step by step, every array of a step stays in the cache (at batch 32, this ran
+        # twice as fast as computing each factor for all steps at once).
         for t in range(T - 1, -1, -1):
             dh += gy[t]
             a, g = act[t], ga[t]
-            xp.multiply(dh, a[:, 3 * H:], out=tmp)  # dc += dh o tanh'(c)
-            tmp *= dtc[t]
+            xp.subtract(1, a, out=d)  # sigmoid' = y (1 - y); tanh' = 1 - y^2 for g
+            d *= a
+            xp.multiply(a[:, 2 * H:3 * H], a[:, 2 * H:3 * H], out=tmp)
+            xp.subtract(1, tmp, out=d[:, 2 * H:3 * H])
+            xp.multiply(tcs[t], tcs[t], out=dtc)
+            xp.subtract(1, dtc, out=dtc)  # tanh'(c)
+            xp.multiply(dh, a[:, 3 * H:], out=tmp)  # dc += dh o tanh'(c), from h = o tanh(c)
+            tmp *= dtc
             dc += tmp
-            xp.multiply(dc, a[:, 2 * H:3 * H], out=g[:, :H])  # then times i'
-            xp.multiply(dc, cs[t], out=g[:, H:2 * H])  # then times f'
-            xp.multiply(dc, a[:, :H], out=g[:, 2 * H:3 * H])  # then times g'
-            xp.multiply(dh, tcs[t], out=g[:, 3 * H:])  # then times o'
-            g *= dact[t]
+            xp.multiply(dc, a[:, 2 * H:3 * H], out=g[:, :H])  # c = f c_prev + i g
+            xp.multiply(dc, cs[t], out=g[:, H:2 * H])
+            xp.multiply(dc, a[:, :H], out=g[:, 2 * H:3 * H])
+            xp.multiply(dh, tcs[t], out=g[:, 3 * H:])
+            g *= d  # through each gate's nonlinearity
             dc *= a[:, H:2 * H]  # d/dc_prev c = f
             xp.matmul(g, W_hT, out=dh)  # d/dh_prev a = W_h^T
         n_x, _, _, n_Wx, n_Wh, n_b = self.needs
@@ -594,10 +611,11 @@ class GRUSequence(_SequenceFunction):
         dtype = _compute_dtype((x, h0, W_x, W_h, b_x, b_h))
         T, N, _ = x.shape
         H = W_h.shape[0]
-        s = _gate_scale(xp, H, 3, (2,), dtype)[0]
+        # r and z enter the exp form negated: fold the -1 into their columns.
+        s = _gate_scale(xp, H, (-1.0, -1.0, 1.0), dtype)
         ax = (_flat(x) @ (W_x * s)).reshape(T, N, 3 * H)
         ax += b_x * s
-        W_hs = W_h * s  # (s has the widest dtype of the inputs)
+        W_hs = W_h * s
         b_hs = b_h * s
         hs = xp.empty((T + 1, N, H), dtype=dtype)
         rz = xp.empty((T, N, 2 * H), dtype=dtype)  # r, z after the sigmoid
@@ -605,23 +623,22 @@ class GRUSequence(_SequenceFunction):
         ah_n = xp.empty((T, N, H), dtype=dtype)  # h W_h + b_h of the n gate
         ah = xp.empty((N, 3 * H), dtype=dtype)
         hs[0] = h0
-        for t in range(T):
-            xp.matmul(hs[t], W_hs, out=ah)  # the one product of the step
-            ah += b_hs
-            u = rz[t]
-            xp.add(ax[t, :, :2 * H], ah[:, :2 * H], out=u)
-            xp.tanh(u, out=u)  # the r, z columns are pre-scaled by 0.5
-            u *= 0.5
-            u += 0.5
-            ah_n[t] = ah[:, 2 * H:]
-            n = ns[t]
-            xp.multiply(u[:, :H], ah[:, 2 * H:], out=n)
-            n += ax[t, :, 2 * H:]
-            xp.tanh(n, out=n)
-            h = hs[t + 1]
-            xp.subtract(hs[t], n, out=h)  # h = n + z (h_prev - n)
-            h *= u[:, H:]
-            h += n
+        with _no_overflow_warning():
+            for t in range(T):
+                xp.matmul(hs[t], W_hs, out=ah)  # the one product of the step
+                ah += b_hs
+                u = rz[t]
+                xp.add(ax[t, :, :2 * H], ah[:, :2 * H], out=u)
+                _sigmoid_of_negated(u)
+                ah_n[t] = ah[:, 2 * H:]
+                n = ns[t]
+                xp.multiply(u[:, :H], ah[:, 2 * H:], out=n)
+                n += ax[t, :, 2 * H:]
+                xp.tanh(n, out=n)
+                h = hs[t + 1]
+                xp.subtract(hs[t], n, out=h)  # h = n + z (h_prev - n)
+                h *= u[:, H:]
+                h += n
         self.saved = (hs, rz, ns, ah_n)
         return hs[1:], hs[T].copy()
 
