@@ -455,7 +455,7 @@ def test_book_mode_lstm_draw_order(book_mode, in_size):
     np.testing.assert_array_equal(lstm.h2h.W.data, _fused(h_blocks, H))
 
 
-def test_book_mode_lstm_computes_the_originals_step():
+def test_lstm_computes_the_originals_step_with_its_gates_fused():
     # The original's first step (h None) is c = i * u, h = o * tanh(c), and then the
     # eight separate products: the same numbers as ours with the blocks fused.
     rng = np.random.default_rng(10)
