@@ -23,3 +23,4 @@ from zerograd.functions.linalg import *  # noqa: F403
 from zerograd.functions.loss import *  # noqa: F403
 from zerograd.functions.math import *  # noqa: F403
 from zerograd.functions.normalization import *  # noqa: F403
+from zerograd.functions.rnn import *  # noqa: F403
