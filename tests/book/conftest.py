@@ -1,3 +1,3 @@
-# The step scripts are programs, not test modules: pytest (with --doctest-modules) must not
+# The step programs are scripts, not test modules: pytest (with --doctest-modules) must not
 # import them; test_book.py runs them.
-collect_ignore_glob = ["step*.py", "stage45_*.py"]
+collect_ignore_glob = ["step*.py"]
