@@ -48,6 +48,8 @@ import os
 import sys
 from types import ModuleType
 
+import numpy as np
+
 # Importing this module has imported the package ``zerograd`` (and its core) already.
 from zerograd.core import Variable
 
@@ -336,8 +338,6 @@ def load_cache_npz(filename: str, train: bool = False):
     path = _cache_npz_path(filename, train)
     if not os.path.exists(path):
         return None, None
-    import numpy as np
-
     with np.load(path) as loaded:
         return loaded["data"], loaded["label"]
 
@@ -380,8 +380,6 @@ def _pil_available() -> bool:
 
 
 def _array_types() -> tuple:
-    import numpy as np
-
     cupy = _cupy_or_none()
     return (np.ndarray,) if cupy is None else (np.ndarray, cupy.ndarray)
 
