@@ -133,7 +133,7 @@ def test_resnet50_forward_on_a_small_batch():
 
 @pytest.mark.parametrize("stride", [1, 2])
 def test_bottleneck_blocks_backward(stride):
-    block = models._BuildingBlock(2, mid_channels=2, out_channels=4, stride=stride)
+    block = models.BuildingBlock(2, 3, mid_channels=2, out_channels=4, stride=stride)
     x = Variable(np.random.default_rng(0).standard_normal((2, 3, 4, 4)).astype(np.float32))
     y = block(x)
     assert y.shape == (2, 4, 4 // stride, 4 // stride)
@@ -233,7 +233,7 @@ def test_transformer_lm_on_each_device(xp):
 
 
 def test_resnet_block_on_each_device(xp):
-    block = models._BuildingBlock(2, mid_channels=2, out_channels=4, stride=2)
+    block = models.BuildingBlock(2, 3, mid_channels=2, out_channels=4, stride=2)
     if xp is not np:
         block.to_gpu()
     x = xp.asarray(np.random.default_rng(0).standard_normal((2, 3, 4, 4)), dtype=np.float32)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
+import traceback
 
 USAGE = """\
 usage: zerograd <command> [args...]      (or: python -m zerograd <command> ...)
@@ -62,15 +63,35 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _not_runnable(script: str) -> str | None:
+    """Why ``script`` cannot be run (as ``python script`` could not), or None."""
+    if os.path.isdir(script):
+        if os.path.isfile(os.path.join(script, "__main__.py")):
+            return None  # a folder with a __main__.py runs, as with `python folder`
+        scripts = sorted(n for n in os.listdir(script) if n.endswith(".py"))
+        hint = (
+            f"; give one of its scripts, e.g. `zerograd run {os.path.join(script, scripts[0])}`"
+            if scripts else "; give the path of a Python script"
+        )
+        return f"{script!r} is a folder without a __main__.py, not a script{hint}"
+    if not os.path.exists(script):
+        return f"no such file: {script!r}"
+    if not os.path.isfile(script):
+        return f"{script!r} is not a regular file; give the path of a Python script"
+    return None
+
+
 def _run(args: list[str]) -> int:
-    """``run SCRIPT [ARGS...]``: execute SCRIPT as ``__main__`` with the alias installed."""
+    """``run SCRIPT [ARGS...]``: execute SCRIPT as ``__main__`` with the alias installed
+    (and so in book mode, see :mod:`zerograd.random`)."""
     if not args or args[0] in ("-h", "--help"):
         stream = sys.stdout if args else sys.stderr
         stream.write("usage: zerograd run SCRIPT [ARGS...]\n")
         return 0 if args else 2
     script = args[0]
-    if not os.path.isfile(script):
-        sys.stderr.write(f"zerograd run: no such file: {script!r}\n")
+    problem = _not_runnable(script)
+    if problem:
+        sys.stderr.write(f"zerograd run: {problem}\n")
         return 2
     from zerograd import compat
 
@@ -79,11 +100,15 @@ def _run(args: list[str]) -> int:
     # As `python script.py` would: the script's own argv, and its folder first on the
     # path (so that it can import the modules next to it).
     saved_argv = sys.argv
-    folder = os.path.dirname(os.path.abspath(script))
+    folder = os.path.abspath(script) if os.path.isdir(script) else os.path.dirname(
+        os.path.abspath(script))
     sys.argv = [script, *args[1:]]
     sys.path.insert(0, folder)
     try:
         runpy.run_path(script, run_name="__main__")
+    except Exception as e:  # as `python script.py`: the traceback from the script on
+        _print_script_traceback(e, script)
+        return 1
     finally:
         sys.argv = saved_argv
         if sys.path and sys.path[0] == folder:
@@ -91,6 +116,16 @@ def _run(args: list[str]) -> int:
         if not was_installed:
             compat.uninstall()
     return 0
+
+
+def _print_script_traceback(error: BaseException, script: str) -> None:
+    """Print ``error``'s traceback without the frames of this command (runpy, _run)."""
+    tb = error.__traceback__
+    start = os.path.abspath(script)
+    while tb is not None and not os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(
+            start):
+        tb = tb.tb_next
+    traceback.print_exception(type(error), error, tb or error.__traceback__)
 
 
 if __name__ == "__main__":

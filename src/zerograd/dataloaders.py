@@ -35,6 +35,7 @@ import numpy as np
 
 from zerograd import cuda
 from zerograd.datasets import Dataset
+from zerograd.random import book_mode
 from zerograd.transforms import _generator  # the seed= rules shared with transforms
 
 __all__ = ["DataLoader", "SeqDataLoader"]
@@ -171,7 +172,9 @@ class DataLoader:
     def reset(self) -> None:
         """Start a new epoch (a new random order when shuffling)."""
         self.iteration = 0
-        if self.shuffle:
+        if self.shuffle and book_mode():  # the original's draw (docs/book.md)
+            self.index = np.random.permutation(self.data_size)
+        elif self.shuffle:
             self.index = self.rng.permutation(self.data_size)
         else:
             self.index = np.arange(self.data_size)
@@ -385,11 +388,13 @@ class SeqDataLoader(DataLoader):
                 f"SeqDataLoader: batch_size={self.batch_size} is larger than the sequence "
                 f"({self.data_size} samples); use a batch_size of at most {self.data_size}"
             )
-        self.max_iter = self.jump
+        if not book_mode():  # book mode keeps the original's ceil(N / B) batches
+            self.max_iter = self.jump
 
     def batch_index(self, iteration: int) -> np.ndarray:
         """The dataset indices of the batch number ``iteration`` of an epoch."""
-        return np.arange(self.batch_size) * self.jump + iteration
+        # Only the original's extra batches (book mode) wrap around the sequence.
+        return (np.arange(self.batch_size) * self.jump + iteration) % self.data_size
 
     def __next__(self):
         if self.iteration >= self.max_iter:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from zerograd.random import book_mode
 from zerograd.transforms import Compose, Flatten, Normalize, ToFloat, _generator
 from zerograd.utils.download import CacheError, DownloadError, cache_dir, get_file
 
@@ -158,7 +159,12 @@ def get_spiral(train: bool = True):
         >>> x.shape, t.shape, x.dtype
         ((300, 2), (300,), dtype('float32'))
     """
-    rng = np.random.RandomState(1984 if train else 2020)
+    seed = 1984 if train else 2020
+    if book_mode():  # the original reseeds NumPy's global generator; the book relies on it
+        np.random.seed(seed)
+        rng = np.random
+    else:
+        rng = np.random.RandomState(seed)
     num_data, num_class = 100, 3
     rate = np.arange(num_data) / num_data  # radius and angle grow along each arm
     noise = rng.randn(num_class, num_data) * 0.2
@@ -205,6 +211,11 @@ class SinCurve(Dataset):
 
     def prepare(self) -> None:
         x = np.linspace(0, 2 * np.pi, 1000)
+        if book_mode():  # the original's draw (for both splits) and float64 (docs/book.md)
+            noise = np.random.uniform(-0.05, 0.05, size=x.shape)
+            y = np.sin(x) + noise if self.train else np.cos(x)
+            self.data, self.label = y[:-1, None], y[1:, None]
+            return
         if self.train:
             noise = np.random.default_rng(self.seed).uniform(-0.05, 0.05, size=x.shape)
             y = np.sin(x) + noise

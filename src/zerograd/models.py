@@ -34,6 +34,10 @@ __all__ = [
     "ResNet50",
     "ResNet101",
     "ResNet152",
+    "BuildingBlock",
+    "BottleneckA",
+    "BottleneckB",
+    "SqueezeNet",
     "TransformerLM",
 ]
 
@@ -245,15 +249,36 @@ class VGG16(Model):
 # =========================================================================================
 # ResNet
 # =========================================================================================
-class _BottleneckA(Layer):
-    """A bottleneck that changes the width (and maybe the stride): 1x1, 3x3, 1x1
-    convolutions plus a 1x1 projection of the shortcut."""
+class BottleneckA(Layer):
+    """A bottleneck that changes the width (and maybe the resolution): 1x1, 3x3 and 1x1
+    convolutions, plus a strided 1x1 projection of the shortcut; each convolution is
+    followed by batch normalisation.
 
-    def __init__(self, mid_channels: int, out_channels: int, stride: int):
+    Args:
+        in_channels: channels of the input (kept for DeZero's signature: the
+            convolutions size themselves on the first call).
+        mid_channels: channels of the 1x1 and 3x3 convolutions inside.
+        out_channels: channels of the output.
+        stride: stride of the downsampling.
+        downsample_fb: False puts the stride on the first 1x1 convolution (the original
+            MSRA ResNet), True on the 3x3 one (Facebook's ResNet).
+
+    Shape:
+        ``(N, in_channels, H, W) -> (N, out_channels, H / stride, W / stride)``
+
+    Example:
+        >>> block = BottleneckA(4, 2, 8, stride=2)
+        >>> block(np.ones((1, 4, 6, 6), dtype=np.float32)).shape
+        (1, 8, 3, 3)
+    """
+
+    def __init__(self, in_channels: int | None, mid_channels: int, out_channels: int,
+                 stride: int = 2, downsample_fb: bool = False):
         super().__init__()
-        self.conv1 = L.Conv2d(mid_channels, 1, stride, 0, nobias=True)
+        stride_1x1, stride_3x3 = (1, stride) if downsample_fb else (stride, 1)
+        self.conv1 = L.Conv2d(mid_channels, 1, stride_1x1, 0, nobias=True)
         self.bn1 = L.BatchNorm()
-        self.conv2 = L.Conv2d(mid_channels, 3, 1, 1, nobias=True)
+        self.conv2 = L.Conv2d(mid_channels, 3, stride_3x3, 1, nobias=True)
         self.bn2 = L.BatchNorm()
         self.conv3 = L.Conv2d(out_channels, 1, 1, 0, nobias=True)
         self.bn3 = L.BatchNorm()
@@ -267,16 +292,29 @@ class _BottleneckA(Layer):
         return F.relu(h + self.bn4(self.conv4(x)))
 
 
-class _BottleneckB(Layer):
-    """A bottleneck that keeps the shape, with an identity shortcut."""
+class BottleneckB(Layer):
+    """A bottleneck that keeps the shape: 1x1, 3x3 and 1x1 convolutions with batch
+    normalisation, and an identity shortcut.
 
-    def __init__(self, mid_channels: int, out_channels: int):
+    Args:
+        in_channels: channels of the input and of the output.
+        mid_channels: channels of the 1x1 and 3x3 convolutions inside.
+
+    Shape:
+        ``(N, in_channels, H, W) -> (N, in_channels, H, W)``
+
+    Example:
+        >>> BottleneckB(4, 2)(np.ones((1, 4, 3, 3), dtype=np.float32)).shape
+        (1, 4, 3, 3)
+    """
+
+    def __init__(self, in_channels: int, mid_channels: int):
         super().__init__()
         self.conv1 = L.Conv2d(mid_channels, 1, 1, 0, nobias=True)
         self.bn1 = L.BatchNorm()
         self.conv2 = L.Conv2d(mid_channels, 3, 1, 1, nobias=True)
         self.bn2 = L.BatchNorm()
-        self.conv3 = L.Conv2d(out_channels, 1, 1, 0, nobias=True)
+        self.conv3 = L.Conv2d(in_channels, 1, 1, 0, nobias=True)
         self.bn3 = L.BatchNorm()
 
     def forward(self, x):
@@ -286,15 +324,39 @@ class _BottleneckB(Layer):
         return F.relu(h + x)
 
 
-class _BuildingBlock(Layer):
-    """One stage of a ResNet: a projecting bottleneck ``a``, then ``b1``, ``b2``, ..."""
+class BuildingBlock(Layer):
+    """One stage of a ResNet: a :class:`BottleneckA` named ``a``, then ``n_layers - 1``
+    :class:`BottleneckB` named ``b1``, ``b2``, ...
 
-    def __init__(self, n_layers: int, mid_channels: int, out_channels: int, stride: int):
+    Args:
+        n_layers: the number of bottlenecks.
+        in_channels: channels of the input (see :class:`BottleneckA`).
+        mid_channels: channels inside each bottleneck.
+        out_channels: channels of the output.
+        stride: stride of the first bottleneck.
+        downsample_fb: where the first bottleneck puts its stride (see
+            :class:`BottleneckA`).
+
+    Shape:
+        ``(N, in_channels, H, W) -> (N, out_channels, H / stride, W / stride)``
+
+    Example:
+        >>> stage = BuildingBlock(3, 4, 2, 8, stride=1)
+        >>> stage(np.ones((1, 4, 3, 3), dtype=np.float32)).shape, stage._names
+        ((1, 8, 3, 3), ['a', 'b1', 'b2'])
+    """
+
+    def __init__(self, n_layers: int, in_channels: int | None, mid_channels: int,
+                 out_channels: int, stride: int, downsample_fb: bool = False):
         super().__init__()
-        self.a = _BottleneckA(mid_channels, out_channels, stride)
+        if n_layers < 1:
+            raise ValueError(
+                f"BuildingBlock: n_layers must be at least 1, got {n_layers!r}"
+            )
+        self.a = BottleneckA(in_channels, mid_channels, out_channels, stride, downsample_fb)
         self._names = ["a"]
         for i in range(1, n_layers):
-            setattr(self, f"b{i}", _BottleneckB(mid_channels, out_channels))
+            setattr(self, f"b{i}", BottleneckB(out_channels, mid_channels))
             self._names.append(f"b{i}")
 
     def forward(self, x):
@@ -338,10 +400,10 @@ class ResNet(Model):
         blocks = self._BLOCKS[n_layers]
         self.conv1 = L.Conv2d(64, 7, 2, 3)
         self.bn1 = L.BatchNorm()
-        self.res2 = _BuildingBlock(blocks[0], 64, 256, 1)
-        self.res3 = _BuildingBlock(blocks[1], 128, 512, 2)
-        self.res4 = _BuildingBlock(blocks[2], 256, 1024, 2)
-        self.res5 = _BuildingBlock(blocks[3], 512, 2048, 2)
+        self.res2 = BuildingBlock(blocks[0], 64, 64, 256, 1)
+        self.res3 = BuildingBlock(blocks[1], 256, 128, 512, 2)
+        self.res4 = BuildingBlock(blocks[2], 512, 256, 1024, 2)
+        self.res5 = BuildingBlock(blocks[3], 1024, 512, 2048, 2)
         self.fc6 = L.Linear(1000)
         if pretrained:
             name = f"ResNet{n_layers}"
@@ -390,6 +452,77 @@ class ResNet152(ResNet):
 
     def __init__(self, pretrained: bool | str | os.PathLike = False):
         super().__init__(152, pretrained)
+
+
+# =========================================================================================
+# SqueezeNet
+# =========================================================================================
+class _Fire(Layer):
+    """SqueezeNet's fire module: a 1x1 "squeeze" convolution, then 1x1 and 3x3 "expand"
+    convolutions side by side, their outputs joined along the channels."""
+
+    def __init__(self, squeeze_channels: int, expand_channels: int):
+        super().__init__()
+        self.squeeze = L.Conv2d(squeeze_channels, 1)
+        self.expand1x1 = L.Conv2d(expand_channels, 1)
+        self.expand3x3 = L.Conv2d(expand_channels, 3, pad=1)
+
+    def forward(self, x):
+        s = F.relu(self.squeeze(x))
+        return F.concat([F.relu(self.expand1x1(s)), F.relu(self.expand3x3(s))], axis=1)
+
+
+class SqueezeNet(Model):
+    """SqueezeNet 1.1 (Iandola et al., 2016): AlexNet's accuracy on ImageNet with 50
+    times fewer parameters, from fire modules and no fully connected layer.
+
+    (DeZero names ``SqueezeNet`` in its models but leaves it empty; this is the network.)
+
+    Args:
+        pretrained: False for random weights, or the path of a local ``.npz`` with the
+            names of :meth:`state_dict`. (No published file is known to us, so True
+            raises an error.)
+
+    Shape:
+        ``(N, 3, H, W) -> (N, 1000)``, ``H, W >= 31``
+
+    Example:
+        >>> model = SqueezeNet()
+        >>> with test_mode():
+        ...     model(np.zeros((1, 3, 32, 32), dtype=np.float32)).shape
+        (1, 1000)
+        >>> len(list(model.params()))
+        52
+    """
+
+    WEIGHTS_PATH: str | None = None
+
+    # (squeeze, expand) channels of fire2 ... fire9; max pooling after the first
+    # convolution and after fire3 and fire5.
+    _FIRES = ((16, 64), (16, 64), (32, 128), (32, 128), (48, 192), (48, 192), (64, 256),
+              (64, 256))
+    _POOL_AFTER = ("fire3", "fire5")
+
+    def __init__(self, pretrained: bool | str | os.PathLike = False):
+        super().__init__()
+        self.conv1 = L.Conv2d(64, 3, stride=2)
+        self._fires = []
+        for i, (squeeze, expand) in enumerate(self._FIRES, start=2):
+            setattr(self, f"fire{i}", _Fire(squeeze, expand))
+            self._fires.append(f"fire{i}")
+        self.conv10 = L.Conv2d(1000, 1)
+        if pretrained:
+            self.load_weights(_pretrained_path("SqueezeNet", pretrained, self.WEIGHTS_PATH))
+
+    def forward(self, x):
+        x = F.pooling(F.relu(self.conv1(x)), 3, 2)
+        for name in self._fires:
+            x = getattr(self, name)(x)
+            if name in self._POOL_AFTER:
+                x = F.pooling(x, 3, 2)
+        x = F.relu(self.conv10(F.dropout(x, 0.5)))
+        N, C, H, W = x.shape
+        return F.sum(x, axis=(2, 3)) * (1.0 / (H * W))  # global average pooling
 
 
 # =========================================================================================

@@ -1,3 +1,3 @@
-# The step scripts are programs, not test modules: pytest (with --doctest-modules) must not
-# import them; test_book.py runs them.
-collect_ignore_glob = ["step*.py", "stage45_*.py"]
+# The step programs and the runner are scripts, not test modules: pytest (with
+# --doctest-modules) must not import them; test_book.py and test_book_tests.py run them.
+collect_ignore_glob = ["step*.py", "book_tests_runner.py"]

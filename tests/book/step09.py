@@ -1,35 +1,14 @@
-# Stage 1: a reader's own functions, backpropagated automatically.
+# Step 9: functions as Python functions; backward seeds the gradient with ones; and a
+# Variable only takes arrays: the last line fails on purpose, as in the book.
 import numpy as np
-from dezero import Function, Variable
-
-
-class Square(Function):
-    def forward(self, x):
-        return x ** 2
-
-    def backward(self, gy):
-        x = self.inputs[0].data
-        return 2 * x * gy
-
-
-class Exp(Function):
-    def forward(self, x):
-        return np.exp(x)
-
-    def backward(self, gy):
-        x = self.inputs[0].data
-        return np.exp(x) * gy
-
-
-def square(x):
-    return Square()(x)
-
-
-def exp(x):
-    return Exp()(x)
-
+from dezero import Variable
+from dezero.functions import exp, square
 
 x = Variable(np.array(0.5))
 y = square(exp(square(x)))
 y.backward()
-print(x.grad)
+print(x.grad.data)
+
+x = Variable(np.array(1.0))  # an array: fine
+x = Variable(None)  # nothing yet: fine
+x = Variable(1.0)  # a Python float: TypeError

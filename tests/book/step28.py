@@ -1,11 +1,17 @@
-# Stage 3: gradient descent on the Rosenbrock function.
+# Step 28: gradient descent on the Rosenbrock function, on the book's first core
+# (dezero.core_simple, whose gradients are arrays), as the book's script chooses.
+import dezero
 import numpy as np
 from dezero import Variable
 
+if not dezero.is_simple_core:
+    from dezero.core_simple import Variable, setup_variable
+
+    setup_variable()
+
 
 def rosenbrock(x0, x1):
-    y = 100 * (x1 - x0 ** 2) ** 2 + (1 - x0) ** 2
-    return y
+    return 100 * (x1 - x0 ** 2) ** 2 + (x0 - 1) ** 2
 
 
 x0 = Variable(np.array(0.0))
@@ -14,13 +20,13 @@ lr = 0.001
 iters = 1000
 
 for _ in range(iters):
+    print(x0, x1)
+
     y = rosenbrock(x0, x1)
 
     x0.cleargrad()
     x1.cleargrad()
     y.backward()
 
-    x0.data -= lr * x0.grad.data
-    x1.data -= lr * x1.grad.data
-
-print(x0, x1)
+    x0.data -= lr * x0.grad
+    x1.data -= lr * x1.grad

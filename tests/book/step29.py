@@ -1,11 +1,16 @@
-# Stage 3: Newton's method with the second derivative written by hand.
+# Step 29: Newton's method with the second derivative written by hand, on the first core.
+import dezero
 import numpy as np
 from dezero import Variable
 
+if not dezero.is_simple_core:
+    from dezero.core_simple import Variable, setup_variable
+
+    setup_variable()
+
 
 def f(x):
-    y = x ** 4 - 2 * x ** 2
-    return y
+    return x ** 4 - 2 * x ** 2
 
 
 def gx2(x):
@@ -22,4 +27,4 @@ for i in range(iters):
     x.cleargrad()
     y.backward()
 
-    x.data -= x.grad.data / gx2(x.data)
+    x.data -= x.grad / gx2(x.data)

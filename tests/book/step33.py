@@ -1,11 +1,10 @@
-# Stage 3: Newton's method, the second derivative by double backprop.
+# Step 33: Newton's method with the second derivative by double backprop.
 import numpy as np
 from dezero import Variable
 
 
 def f(x):
-    y = x ** 4 - 2 * x ** 2
-    return y
+    return x ** 4 - 2 * x ** 2
 
 
 x = Variable(np.array(2.0))

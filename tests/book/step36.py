@@ -1,4 +1,4 @@
-# Stage 3: a gradient used inside a new computation.
+# Step 36: a gradient used in a new computation: z = (dy/dx)^3 + y, dz/dx at x = 2.
 import numpy as np
 from dezero import Variable
 

@@ -17,10 +17,10 @@ DeZero's ``dezero.functions`` (and ``dezero.functions_conv``) did:
 from zerograd.functions.activation import *  # noqa: F403
 from zerograd.functions.array import *  # noqa: F403
 from zerograd.functions.conv import *  # noqa: F403
-from zerograd.functions.dropout import *  # noqa: F403
 from zerograd.functions.embedding import *  # noqa: F403
 from zerograd.functions.linalg import *  # noqa: F403
 from zerograd.functions.loss import *  # noqa: F403
 from zerograd.functions.math import *  # noqa: F403
 from zerograd.functions.normalization import *  # noqa: F403
+from zerograd.functions.regularization import *  # noqa: F403
 from zerograd.functions.rnn import *  # noqa: F403

@@ -27,11 +27,17 @@ def _as_host_array(x):
     return as_numpy(x)
 
 
-def numerical_grad(f: Callable, x: Any, *args, eps: float = 1e-4, **kwargs) -> np.ndarray:
-    """Gradient of ``sum(f(x, *args))`` with respect to ``x`` by central differences.
+_EPS = 1e-4  # the step of the central differences, DeZero's
+
+
+def numerical_grad(f: Callable, x: Any, *args, **kwargs) -> np.ndarray:
+    """Gradient of ``sum(f(x, *args, **kwargs))`` with respect to ``x`` by central
+    differences with a step of 1e-4, as DeZero's (``zerograd.testing`` takes a step
+    and directions of your choice).
 
     ``x`` may be an array or a Variable; it is perturbed in place element by element
-    and restored. The result has ``x``'s shape (on the CPU).
+    and restored. The result is an array of ``x``'s shape and dtype, on ``x``'s
+    device. Every extra argument goes to ``f``.
 
     Example:
         >>> import zerograd.functions as F
@@ -48,48 +54,57 @@ def numerical_grad(f: Callable, x: Any, *args, eps: float = 1e-4, **kwargs) -> n
     flat = data.reshape(-1)  # a view: writing into it perturbs x
     gflat = grad.reshape(-1)
 
-    def total():
+    def value():
         y = f(x, *args, **kwargs)
-        y = y.data if isinstance(y, Variable) else y
-        return float(y.sum())
+        return (y.data if isinstance(y, Variable) else xp.asarray(y)).copy()
 
     for i in range(flat.size):
         old = flat[i].copy()
-        flat[i] = old + eps
-        y1 = total()
-        flat[i] = old - eps
-        y2 = total()
+        flat[i] = old + _EPS
+        y1 = value()
+        flat[i] = old - _EPS
+        y2 = value()
         flat[i] = old
-        gflat[i] = (y1 - y2) / (2 * eps)
+        # Subtract before summing: the two outputs cancel elementwise, not in the sums.
+        gflat[i] = (y1 - y2).sum() / (2 * _EPS)
     return grad
 
 
 def gradient_check(
     f: Callable, x: Any, *args, rtol: float = 1e-4, atol: float = 1e-5, **kwargs
 ) -> bool:
-    """Compare backprop's gradient of ``sum(f(x))`` with the numerical one.
+    """Compare backprop's gradient of ``sum(f(x, *args, **kwargs))`` with the numerical
+    one, as DeZero's ``gradient_check``.
 
-    Returns True when they agree within ``rtol``/``atol``; otherwise prints where they
-    differ and returns False (as DeZero's does).
+    ``x`` (an array or a Variable; it is not changed) is turned into float64 first,
+    whatever its dtype, integers included: differences of 1e-4 need float64. Returns
+    True when the two gradients agree within ``rtol``/``atol``; otherwise prints where
+    they differ and returns False.
+
+    Example:
+        >>> import zerograd.functions as F
+        >>> gradient_check(F.transpose, np.arange(6).reshape(2, 3))
+        True
     """
     from zerograd.core import Variable
     from zerograd.functions import sum as fsum
 
     data = x.data if isinstance(x, Variable) else x
-    x = Variable(data.copy())
+    x = Variable(data.astype(np.float64))  # a copy, also when already float64
     num = numerical_grad(f, x, *args, **kwargs)
     y = fsum(f(x, *args, **kwargs))
     y.backward()
+    name = getattr(f, "__name__", repr(f))
     if x.grad is None:
-        print(f"gradient_check: {getattr(f, '__name__', f)} gave no gradient for x")
+        print(f"gradient_check: {name} gave no gradient for x")
         return False
     bp = _as_host_array(x.grad)
     num = _as_host_array(num)
     ok = bp.shape == num.shape and np.allclose(bp, num, rtol=rtol, atol=atol)
     if not ok:
         print(
-            f"gradient_check: {getattr(f, '__name__', f)} failed for x of shape "
-            f"{data.shape}\n  backprop:  {bp.ravel()[:10]}\n  numerical: {num.ravel()[:10]}"
+            f"gradient_check: {name} failed for x of shape {data.shape}\n"
+            f"  backprop:  {bp.ravel()[:10]}\n  numerical: {num.ravel()[:10]}"
         )
     return ok
 

@@ -1,44 +1,44 @@
-# Step 60: an LSTM on the sine wave, mini-batches from SeqDataLoader, truncated BPTT.
+# Step 59: an RNN learns the noisy sine wave by truncated backprop through time, then
+# predicts a cosine. The book's last part ends on NumPy 2 with a TypeError: float() of
+# a (1, 1) array (docs/book.md says how to get past it).
 import dezero
 import dezero.functions as F
 import dezero.layers as L
+import matplotlib.pyplot as plt
 import numpy as np
 from dezero import Model
-from dezero.dataloaders import SeqDataLoader
 
-max_epoch = 3
-batch_size = 30
+max_epoch = 100
 hidden_size = 100
 bptt_length = 30
 
 train_set = dezero.datasets.SinCurve(train=True)
-dataloader = SeqDataLoader(train_set, batch_size=batch_size)
 seqlen = len(train_set)
 
 
-class BetterRNN(Model):
+class SimpleRNN(Model):
     def __init__(self, hidden_size, out_size):
         super().__init__()
-        self.rnn = L.LSTM(hidden_size)
+        self.rnn = L.RNN(hidden_size)
         self.fc = L.Linear(out_size)
 
     def reset_state(self):
         self.rnn.reset_state()
 
-    def forward(self, x):
-        y = self.rnn(x)
-        y = self.fc(y)
-        return y
+    def __call__(self, x):
+        h = self.rnn(x)
+        return self.fc(h)
 
 
-model = BetterRNN(hidden_size, 1)
+model = SimpleRNN(hidden_size, 1)
 optimizer = dezero.optimizers.Adam().setup(model)
 
 for epoch in range(max_epoch):
     model.reset_state()
     loss, count = 0, 0
 
-    for x, t in dataloader:
+    for x, t in train_set:
+        x = x.reshape(1, 1)
         y = model(x)
         loss += F.mean_squared_error(y, t)
         count += 1
@@ -46,20 +46,25 @@ for epoch in range(max_epoch):
         if count % bptt_length == 0 or count == seqlen:
             model.cleargrads()
             loss.backward()
-            loss.unchain_backward()
+            loss.unchain_backward()  # cut the graph: backprop stops here next time
             optimizer.update()
 
     avg_loss = float(loss.data) / count
-    print(f'| epoch {epoch + 1} | loss {avg_loss:f}')
+    print(f"| epoch {epoch + 1} | loss {avg_loss:f}")
 
-# predict a cosine wave it has never seen
 xs = np.cos(np.linspace(0, 4 * np.pi, 1000))
 model.reset_state()
 pred_list = []
+
 with dezero.no_grad():
     for x in xs:
         x = np.array(x).reshape(1, 1)
         y = model(x)
-        # the book's float(y.data) on a (1, 1) array is an error since NumPy 2.4
-        pred_list.append(y.data.item())
-print(len(pred_list), bool(np.isfinite(pred_list).all()))
+        pred_list.append(float(y.data))
+
+plt.plot(np.arange(len(xs)), xs, label="y=cos(x)")
+plt.plot(np.arange(len(xs)), pred_list, label="predict")
+plt.xlabel("x")
+plt.ylabel("y")
+plt.legend()
+plt.show()

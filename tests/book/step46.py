@@ -1,4 +1,4 @@
-# Steps 45-46: a model of layers and an optimizer, fitting a noisy sine curve.
+# Step 46: MLP and an optimizer instead of the update loop.
 import dezero.functions as F
 import numpy as np
 from dezero import optimizers
@@ -9,12 +9,11 @@ x = np.random.rand(100, 1)
 y = np.sin(2 * np.pi * x) + np.random.rand(100, 1)
 
 lr = 0.2
-max_iter = 3000
+max_iter = 10000
 hidden_size = 10
 
 model = MLP((hidden_size, 1))
-optimizer = optimizers.SGD(lr)
-optimizer.setup(model)
+optimizer = optimizers.SGD(lr).setup(model)
 
 for i in range(max_iter):
     y_pred = model(x)
@@ -24,7 +23,5 @@ for i in range(max_iter):
     loss.backward()
 
     optimizer.update()
-    if i % 1000 == 0 or i == max_iter - 1:
-        print(i, loss)
-
-print(len(list(model.params())), [p.shape for p in model.params()])
+    if i % 1000 == 0:
+        print(loss)
