@@ -45,6 +45,7 @@ import numpy as np
 
 from zerograd.core import Parameter, Variable, as_variable
 from zerograd.cuda import as_cupy, as_numpy, get_array_module
+from zerograd.random import book_mode
 from zerograd.utils.io import NotAnArchiveError, load_arrays, save_arrays
 
 __all__ = [
@@ -794,7 +795,9 @@ class Adam(Optimizer):
     ``W <- W - alpha * m_hat / (sqrt(v_hat) + eps)``, where the hats divide by
     ``1 - beta^t``. This is the paper's Algorithm 1 and ``torch.optim.Adam``; the
     book's version puts ``eps`` outside the bias correction, a difference of order
-    ``eps``. ``alpha`` is the rate a schedule sets.
+    ``eps`` (in book mode, see :mod:`zerograd.random`, Adam computes as the book's, so
+    its printed results come out to the last digit). ``alpha`` is the rate a schedule
+    sets.
 
     Example:
         >>> from zerograd import Parameter, Variable
@@ -852,6 +855,11 @@ class Adam(Optimizer):
         tmp -= v
         tmp *= 1 - beta2
         v += tmp  # v <- beta2 v + (1 - beta2) g^2
+        if book_mode():
+            # The book's formula and rounding order, eps outside the bias correction:
+            # its printed results (steps 59-60) depend on the last digits.
+            param.data -= self._lr(t) * m / (xp.sqrt(v) + float(self.eps))
+            return
         # alpha m_hat / (sqrt(v_hat) + eps), with both corrections moved out of the arrays
         eps_hat = float(self.eps) * math.sqrt(1.0 - beta2**t)
         xp.sqrt(v, out=tmp)
