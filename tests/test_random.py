@@ -148,3 +148,21 @@ def test_book_mode_state_includes_numpys_generator(book_mode):
     np.random.seed(12)
     R.set_state(state)
     np.testing.assert_array_equal(R.normal((5,), 1.0, np.float64), a)
+
+
+def test_a_float16_model_starts_from_its_float32_twin():
+    zerograd.seed(0)
+    w32 = L.Linear(3, in_size=4).W.data
+    zerograd.seed(0)
+    w16 = L.Linear(3, in_size=4, dtype=np.float16).W.data
+    assert w16.dtype == np.float16
+    np.testing.assert_array_equal(w16, w32.astype(np.float16))
+
+
+def test_dropout_on_float16_draws_float32_uniforms():
+    R.seed_dropout(0)
+    y = F.dropout(np.ones(1000, dtype=np.float16), 0.25)
+    R.seed_dropout(0)
+    keep = R.keep_mask((1000,), 0.25, dtype=np.float32)
+    assert y.dtype == np.float16
+    np.testing.assert_array_equal(y.data != 0, keep)

@@ -162,10 +162,12 @@ def normal(shape: tuple, scale: float, dtype, xp=np):
     if _book_mode:
         w = xp.random.randn(*shape).astype(dtype)
         return w if scale == 1.0 else w * dtype.type(scale)
-    if dtype in (np.float32, np.float64):
+    if dtype == np.float64:
         w = _weights_rng.standard_normal(shape, dtype=dtype)
     else:
-        w = _weights_rng.standard_normal(shape).astype(dtype)
+        # float32 samples, cast: a seeded float16 model starts from its float32 twin's
+        # weights, rounded.
+        w = _weights_rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
     if scale != 1.0:
         w *= scale  # a Python float: float32 stays float32
     return w if xp is np else xp.asarray(w)
@@ -196,6 +198,8 @@ def keep_mask(shape: tuple, ratio: float, xp=np, dtype=np.float32, rng=None):
     if rng is None and _book_mode:
         return xp.random.rand(*shape) > ratio
     gen = _dropout_rng(xp) if rng is None else rng
+    # Generators draw float32 or float64 uniforms only; a float16 input uses float32's.
+    dtype = np.float64 if np.dtype(dtype) == np.float64 else np.float32
     return _uniform(gen, shape, np.dtype(dtype)) >= ratio
 
 
