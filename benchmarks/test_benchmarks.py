@@ -139,6 +139,38 @@ def test_lstm_floor_gradients(batch):
     _close(net.hc[0], h.detach().numpy(), "carried h")
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+def test_gru_floor_gradients(batch):
+    rng = np.random.default_rng(5)
+    net = lstm.NumpyGRU()
+    for name in ("bx", "bh"):
+        net.p[name] = rng.standard_normal(net.p[name].shape).astype(np.float32) * 0.1
+    H = lstm.HIDDEN
+    h0 = rng.standard_normal((batch, H)).astype(np.float32) * 0.5
+    net.hc = h0
+    xs = rng.standard_normal((5, batch, 1)).astype(np.float32)
+    ts = rng.standard_normal((5, batch, 1)).astype(np.float32)
+    loss, grads = net.loss_and_grads(xs, ts)
+
+    tp = {k: _t(v) for k, v in net.p.items()}
+    h = torch.from_numpy(h0).double()
+    tloss = 0
+    for x, t in zip(torch.from_numpy(xs).double(), torch.from_numpy(ts).double()):
+        ax = x @ tp["Wx"] + tp["bx"]
+        ah = h @ tp["Wh"] + tp["bh"]
+        r = torch.sigmoid(ax[:, :H] + ah[:, :H])
+        z = torch.sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])
+        n = torch.tanh(ax[:, 2 * H :] + r * ah[:, 2 * H :])
+        h = (1 - z) * n + z * h
+        tloss = tloss + ((h @ tp["Wy"] + tp["by"] - t) ** 2).mean()
+    tloss.backward()
+    _close(loss, tloss.item(), "loss")
+    assert set(grads) == set(tp)
+    for name, g in grads.items():
+        _close(g, tp[name].grad.numpy(), name)
+    _close(net.hc, h.detach().numpy(), "carried h")
+
+
 def test_overhead_floor_gradient():
     _, forward_backward = overhead._numpy(())
     x = _t(0.5)
