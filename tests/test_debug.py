@@ -100,7 +100,8 @@ def test_trace_of_step_nine():
     assert trace.records[2].input_grads == ("3.297",)
     lines = str(trace).splitlines()
     assert lines[0].split()[:3] == ["step", "function", "generation"]
-    assert lines[1].split() == ["1", "Square", "2", "()", "1", "2.568"]
+    assert lines[1].split() == ["1", "Square", "2", "()", "1", "2.568", "8", "B"]
+    assert [r.saved_bytes for r in trace] == [8, 8, 8]  # x, exp's output, the first square's x
     assert len(lines) == 4
     assert repr(trace) == "<BackwardTrace: 3 function(s)>"
 
