@@ -333,28 +333,45 @@ class Variable:
         return self
 
     # ---- operators ----------------------------------------------------------------------
+    # A Python number is the commonest other operand: go straight to its Function.
     def __add__(self, other):
+        if other.__class__ is float or other.__class__ is int:
+            return AddConstant(other)(self)
         return add(self, other)
 
     def __radd__(self, other):
+        if other.__class__ is float or other.__class__ is int:
+            return AddConstant(other)(self)
         return add(self, other)
 
     def __sub__(self, other):
+        if other.__class__ is float or other.__class__ is int:
+            return SubConstant(other)(self)
         return sub(self, other)
 
     def __rsub__(self, other):
+        if other.__class__ is float or other.__class__ is int:
+            return SubFromConstant(other)(self)
         return rsub(self, other)
 
     def __mul__(self, other):
+        if other.__class__ is float or other.__class__ is int:
+            return MulConstant(other)(self)
         return mul(self, other)
 
     def __rmul__(self, other):
+        if other.__class__ is float or other.__class__ is int:
+            return MulConstant(other)(self)
         return mul(self, other)
 
     def __truediv__(self, other):
+        if other.__class__ is float or other.__class__ is int:
+            return DivConstant(other)(self)
         return div(self, other)
 
     def __rtruediv__(self, other):
+        if other.__class__ is float or other.__class__ is int:
+            return DivFromConstant(other)(self)
         return rdiv(self, other)
 
     def __neg__(self):
@@ -474,17 +491,17 @@ class Function:
     #   outputs     weak references to the output Variables
     #   _next       per input, where its gradient goes: the input Variable itself (a
     #               leaf, or one whose data is kept anyway: saved by this function or
-    #               by its creator), else (creator, output index), or _NoGrad for an
-    #               input that needs no gradient
-    #   _shapes     the outputs' shapes (what gradients arriving here must have)
-    #   _dtypes     the outputs' dtypes (multi-output functions only: zero gradients)
+    #               by its creator), else (creator, output index, shape), or _NoGrad
+    #               for an input that needs no gradient
+    #   _shapes     the outputs' shapes   } multi-output functions only: the zero
+    #   _dtypes     the outputs' dtypes   } gradient of an output that got none
     #   _inputs     the input Variables when saved, else None
     #   _saved      the output arrays when saved, else None
     #   _checks     fingerprints of the saved arrays (under detect_anomaly only)
     #   _names      names given to its outputs, {index: name} (only once one is named)
     __slots__ = (
         "generation", "outputs", "_next", "_shapes", "_dtypes", "_inputs", "_saved",
-        "_checks", "_names",
+        "_checks", "_names", "__weakref__",
     )
 
     saves: tuple = ("inputs", "outputs")
@@ -533,17 +550,25 @@ class Function:
                     generation = x.generation
             self.generation = generation
             if keep & _KEEP_INPUTS:
-                self._inputs = inputs
-                self._next = inputs  # held anyway: link to the Variables themselves
+                self._inputs = self._next = inputs  # held anyway: link to the Variables
             else:
                 self._inputs = None
-                self._next = [_edge(x) for x in inputs]
+                if len(inputs) == 1:  # _edge, inlined for the commonest case
+                    x = inputs[0]
+                    creator = x.creator
+                    if creator is None or creator._saved is not None:
+                        self._next = (x,) if x.requires_grad else (_edge(x),)
+                    elif len(creator.outputs) == 1:
+                        self._next = ((creator, 0, x.data.shape),)
+                    else:
+                        self._next = (_edge(x),)
+                else:
+                    self._next = tuple([_edge(x) for x in inputs])
             if len(outputs) == 1:
                 y = outputs[0]
                 y.creator = self
                 y.generation = generation + 1
                 self.outputs = [weakref.ref(y)]
-                self._shapes = (y.data.shape,)
                 self._saved = (y.data,) if keep & _KEEP_OUTPUTS else None
             else:
                 for y in outputs:
@@ -611,8 +636,8 @@ def _edge(x: Variable):
         if creator._saved is not None:
             return x  # its creator keeps x's data for its own backward anyway
         if len(creator.outputs) == 1:
-            return (creator, 0)
-        return (creator, _output_index(creator, x))
+            return (creator, 0, x.data.shape)
+        return (creator, _output_index(creator, x), x.data.shape)
     if x.requires_grad:
         return x  # a leaf
     data = x.data
@@ -675,7 +700,7 @@ def input_shapes(f: Function) -> tuple:
     shapes = []
     for e in f._next:
         if e.__class__ is tuple:
-            shapes.append(e[0]._shapes[e[1]])
+            shapes.append(e[2])
         elif e.__class__ is _NoGrad:
             shapes.append(e.shape)
         else:
@@ -767,7 +792,8 @@ def _bypass(e):
         return e
     creator = e.creator
     if creator is not None:
-        return (creator, 0 if len(creator.outputs) == 1 else _output_index(creator, e))
+        i = 0 if len(creator.outputs) == 1 else _output_index(creator, e)
+        return (creator, i, e.data.shape)
     if e.requires_grad:
         return e
     return _NoGrad(e.data.shape, e.data.dtype)
@@ -925,6 +951,8 @@ def _backprop(
     anomaly = detect_anomaly_var.get()
     heappush, heappop = heapq.heappush, heapq.heappop
     heap: list = []
+    # The gradients that reached each function's outputs, until it is processed: the
+    # gradient itself for a single-output function, a list for a multi-output one.
     pending: dict = {}
     leaf_grads: dict = {}
     count = 0  # tie-breaker: functions of equal generation in insertion order
@@ -937,20 +965,20 @@ def _backprop(
             continue
         if needed is not None and creator not in needed and creator not in holders:
             continue
-        i = _output_index(creator, y) if len(creator.outputs) > 1 else 0
-        slot = pending.get(creator)
-        if slot is None:
-            slot = pending[creator] = [None] * len(creator.outputs)
+        if creator not in pending:
             if needed is None or creator in needed:
                 count += 1
                 heappush(heap, (-creator.generation, count, creator))
-        slot[i] = g if slot[i] is None else _add(slot[i], g, create_graph)
+        _accumulate(pending, creator, _output_index(creator, y), g, create_graph)
 
     while heap:
         f = heappop(heap)[2]
-        gys = pending[f] if f in holders else pending.pop(f)
-        if len(gys) > 1 and None in gys:
-            gys = _zero_fill(f, gys, batch)
+        gys = pending[f] if holders and f in holders else pending.pop(f)
+        if gys.__class__ is list:
+            if None in gys:
+                gys = _zero_fill(f, gys, batch)
+        else:
+            gys = (gys,)
         if retain_grad:
             _retain(f, gys, roots)
         if anomaly:
@@ -988,7 +1016,7 @@ def _backprop(
                 continue
             cls = e.__class__
             if cls is tuple:
-                creator, i = e
+                creator, i, shape = e
             elif cls is _NoGrad:
                 continue
             else:  # a Variable: a leaf, or computed (then its creator is read now)
@@ -997,32 +1025,46 @@ def _backprop(
                     if e.requires_grad and (leaves is None or e in leaves):
                         _to_leaf(f, k, e, gx, leaf_grads, create_graph, batch)
                     continue
-                i = 0 if len(creator._shapes) == 1 else _output_index(creator, e)
+                i = 0 if len(creator.outputs) == 1 else _output_index(creator, e)
+                shape = e.data.shape
             if needed is not None and creator not in needed and creator not in holders:
                 continue
             if not isinstance(gx, Variable):
                 gx = _wrap(gx, False)
-            shape = creator._shapes[i]
             if batch:
                 shape = (batch,) + shape
             if gx.data.shape != shape:
                 gx = _fit_to_input(f, k, shape, gx, batch)
-            slot = pending.get(creator)
-            if slot is None:
-                if len(creator._shapes) == 1:
-                    pending[creator] = [gx]
+            if i == 0 and len(creator.outputs) == 1:
+                prev = pending.get(creator)
+                if prev is None:
+                    pending[creator] = gx
+                    if needed is None or creator in needed:
+                        count += 1
+                        heappush(heap, (-creator.generation, count, creator))
                 else:
-                    slot = pending[creator] = [None] * len(creator._shapes)
-                    slot[i] = gx
-                if needed is None or creator in needed:
+                    pending[creator] = _add(prev, gx, create_graph)
+            else:
+                if creator not in pending and (needed is None or creator in needed):
                     count += 1
                     heappush(heap, (-creator.generation, count, creator))
-            else:
-                prev = slot[i]
-                slot[i] = gx if prev is None else _add(prev, gx, create_graph)
+                _accumulate(pending, creator, i, gx, create_graph)
         if release:
             _release(f)
     return leaf_grads, pending
+
+
+def _accumulate(pending: dict, f: Function, i: int, g: Variable, create_graph: bool) -> None:
+    """Add g to the gradient pending for output i of f."""
+    n = len(f.outputs)
+    if n == 1:
+        prev = pending.get(f)
+        pending[f] = g if prev is None else _add(prev, g, create_graph)
+        return
+    slot = pending.get(f)
+    if slot is None:
+        slot = pending[f] = [None] * n
+    slot[i] = g if slot[i] is None else _add(slot[i], g, create_graph)
 
 
 def _to_leaf(f, k, x, gx, leaf_grads: dict, create_graph: bool, batch: int) -> None:
@@ -1301,9 +1343,9 @@ def grad(
             if creator is None:
                 g = leaf_grads.get(x)
             else:
-                slot = pending.get(creator)
-                i = _output_index(creator, x) if len(creator.outputs) > 1 else 0
-                g = None if slot is None else slot[i]
+                g = pending.get(creator)
+                if g.__class__ is list:
+                    g = g[_output_index(creator, x)]
             if g is None:
                 xp = cuda.get_array_module(x.data)
                 shape = ((batch,) if batch else ()) + x.data.shape
@@ -1337,6 +1379,7 @@ class _GradOf(Function):
     gives zeros instead of leaving ``x.grad`` as None.
     """
 
+    __slots__ = ("x_meta",)
     saves = ()
 
     def forward(self, gx, x):
@@ -1355,16 +1398,19 @@ class _GradOf(Function):
 def _operand(value: Any, like: Variable) -> Variable:
     """Turn the other operand of an operator into a Variable on ``like``'s device.
 
-    Python numbers take ``like``'s dtype, so ``2.0 ** x`` keeps float32 float32 under
-    NumPy 2's promotion rules (a 0-d float64 array would promote the result). The
-    arithmetic operators keep numbers as numbers instead (``MulConstant`` and co.).
+    Numbers take a floating ``like``'s dtype, so ``2.0 ** x`` keeps float32 float32
+    under NumPy 2's promotion rules (a 0-d float64 array would promote the result). For
+    an integer ``like`` only a Python int does, as NumPy treats it (``2 ** x`` stays
+    uint8; an int out of uint8's range raises there as in NumPy); a NumPy integer
+    keeps its own dtype and promotes as in NumPy. The arithmetic operators keep
+    numbers as numbers instead (``MulConstant`` and co.).
     """
     if isinstance(value, Variable):
         return value
     xp = cuda.get_array_module(like.data)
     if _is_constant(value):
         kind = like.data.dtype.kind
-        if kind in "fc" or (kind in "iu" and isinstance(value, (int, np.integer))):
+        if kind in "fc" or (kind in "iu" and isinstance(value, int)):
             return _wrap(xp.asarray(value, dtype=like.data.dtype), False)
     return _wrap(as_array(value, xp), False)
 
@@ -1388,6 +1434,7 @@ def keep_dtype(y, x):
 
 
 class Add(Function):
+    __slots__ = ()
     saves = ()
     elementwise = True
 
@@ -1399,6 +1446,7 @@ class Add(Function):
 
 
 class Sub(Function):
+    __slots__ = ()
     saves = ()
     elementwise = True
 
@@ -1410,6 +1458,7 @@ class Sub(Function):
 
 
 class Mul(Function):
+    __slots__ = ()
     saves = ("inputs",)
     elementwise = True
 
@@ -1424,6 +1473,7 @@ class Mul(Function):
 
 
 class Div(Function):
+    __slots__ = ()
     saves = ("inputs",)
     elementwise = True
 
@@ -1438,6 +1488,7 @@ class Div(Function):
 
 
 class Neg(Function):
+    __slots__ = ()
     saves = ()
     elementwise = True
 
@@ -1451,6 +1502,7 @@ class Neg(Function):
 class Pow(Function):
     """x ** c for a constant exponent c (a Python or NumPy number)."""
 
+    __slots__ = ("c",)
     saves = ("inputs",)
     elementwise = True
 
@@ -1472,6 +1524,7 @@ class Pow(Function):
 class PowVariable(Function):
     """x ** y where the exponent is a Variable too."""
 
+    __slots__ = ()
     saves = ("inputs", "outputs")
     elementwise = True
 
@@ -1500,6 +1553,7 @@ class _ConstantOperand(Function):
     for it (no host-to-GPU copy), and NumPy's rules for a number apply (float32 stays
     float32; ``uint8 - 1`` stays uint8)."""
 
+    __slots__ = ("c",)
     saves = ()
     elementwise = True
 
@@ -1508,6 +1562,7 @@ class _ConstantOperand(Function):
 
 
 class AddConstant(_ConstantOperand):
+    __slots__ = ()
     saves = ()
 
     def forward(self, x):
@@ -1518,6 +1573,7 @@ class AddConstant(_ConstantOperand):
 
 
 class SubConstant(_ConstantOperand):
+    __slots__ = ()
     saves = ()
 
     def forward(self, x):
@@ -1528,6 +1584,7 @@ class SubConstant(_ConstantOperand):
 
 
 class SubFromConstant(_ConstantOperand):
+    __slots__ = ()
     saves = ()
 
     def forward(self, x):
@@ -1538,6 +1595,7 @@ class SubFromConstant(_ConstantOperand):
 
 
 class MulConstant(_ConstantOperand):
+    __slots__ = ()
     saves = ()
 
     def forward(self, x):
@@ -1548,6 +1606,7 @@ class MulConstant(_ConstantOperand):
 
 
 class DivConstant(_ConstantOperand):
+    __slots__ = ()
     saves = ()
 
     def forward(self, x):
@@ -1558,6 +1617,7 @@ class DivConstant(_ConstantOperand):
 
 
 class DivFromConstant(_ConstantOperand):
+    __slots__ = ()
     saves = ("inputs", "outputs")
 
     def forward(self, x):
