@@ -1432,3 +1432,19 @@ def test_unchain_backward_stops_other_graphs_through_the_cut():
     assert a.creator is None
     z.backward()
     assert x.grad is None  # nothing flows past the cut
+
+
+def test_backward_reading_an_unused_dropped_output_still_gets_it(no_gc):
+    class SinCos(Function):  # declares nothing: keeps inputs and outputs
+        def forward(self, x):
+            return np.sin(x), np.cos(x)
+
+        def backward(self, gs, gc_):
+            s, c = self.outputs[0](), self.outputs[1]()
+            return gs * c - gc_ * s  # d/dx (sin, cos) = (cos, -sin)
+
+    x = Variable(np.array([0.3, 1.2]))
+    s, c = SinCos()(x)
+    del c  # unused and gone: its gradient is zeros, but backward reads its value
+    (s * 2.0).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 2.0 * np.cos(x.data))

@@ -463,7 +463,11 @@ class Function:
     ``saves = ()`` says backward needs none of them (``x + y``, ``-x``, ``x * 2.0``): the
     engine then keeps no input or output array alive for this function, and a graph
     costs what its backward needs. A class that declares nothing keeps its inputs and
-    outputs, as the book's functions expect. See docs/engine.md for the contract.
+    outputs, as the book's functions expect. The declaration is read when the class
+    is created. ``elementwise = True`` says that backward also works on gradients with
+    extra leading axes (a stack of gradients, as ``jacobian`` sends), returning input
+    gradients with the same leading axes; the engine otherwise feeds such a stack one
+    gradient at a time. See docs/engine.md for the contract.
 
     After a call with backprop enabled the function records its ``generation`` (its
     depth), links to what produced its inputs (the graph the backward pass walks) and,
@@ -977,6 +981,8 @@ def _backprop(
         if gys.__class__ is list:
             if None in gys:
                 gys = _zero_fill(f, gys, batch)
+                # An unused output may be gone; backward may read it: hold it again.
+                held = [_output_variable(f, i) for i in range(len(gys))]  # noqa: F841
         else:
             gys = (gys,)
         if retain_grad:
