@@ -1250,6 +1250,11 @@ def test_saves_declaration_errors():
         class Odd(Function):
             saves = ("in puts",)
 
+    with pytest.raises(ValueError, match=r"Typo\.saves: 'input' looks like a typo of 'inputs'"):
+
+        class Typo(Function):
+            saves = ("input",)
+
     class One(Function):
         saves = "inputs"  # a single name is accepted
 

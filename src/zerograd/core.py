@@ -20,6 +20,7 @@ Example (the first thing a reader of the book computes, step 9):
 
 from __future__ import annotations
 
+import difflib
 import heapq
 import weakref
 import zlib
@@ -435,8 +436,16 @@ def _parse_saves(cls) -> tuple[int, tuple]:
             flags |= _KEEP_INPUTS
         elif name == "outputs":
             flags |= _KEEP_OUTPUTS
-        elif name.isidentifier():
+        elif name.isidentifier() and not difflib.get_close_matches(
+            name, ("inputs", "outputs"), cutoff=0.75
+        ):
             names.append(name)
+        elif name.isidentifier():
+            close = difflib.get_close_matches(name, ("inputs", "outputs"), cutoff=0.75)[0]
+            raise ValueError(
+                f"{cls.__name__}.saves: {name!r} looks like a typo of {close!r} (any other "
+                "name is taken for an attribute that forward sets)"
+            )
         else:
             raise ValueError(
                 f"{cls.__name__}.saves: {name!r} is neither 'inputs', 'outputs' nor the name "
