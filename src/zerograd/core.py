@@ -334,10 +334,13 @@ class Variable:
         return self
 
     # ---- operators ----------------------------------------------------------------------
-    # A Python number is the commonest other operand: go straight to its Function.
+    # A Python number or a Variable is the commonest other operand: go straight to the
+    # Function (backward formulas such as ``gy * cos(x)`` come through here too).
     def __add__(self, other):
         if other.__class__ is float or other.__class__ is int:
             return AddConstant(other)(self)
+        if isinstance(other, Variable):
+            return Add()(self, other)
         return add(self, other)
 
     def __radd__(self, other):
@@ -348,6 +351,8 @@ class Variable:
     def __sub__(self, other):
         if other.__class__ is float or other.__class__ is int:
             return SubConstant(other)(self)
+        if isinstance(other, Variable):
+            return Sub()(self, other)
         return sub(self, other)
 
     def __rsub__(self, other):
@@ -358,6 +363,8 @@ class Variable:
     def __mul__(self, other):
         if other.__class__ is float or other.__class__ is int:
             return MulConstant(other)(self)
+        if isinstance(other, Variable):
+            return Mul()(self, other)
         return mul(self, other)
 
     def __rmul__(self, other):
@@ -368,6 +375,8 @@ class Variable:
     def __truediv__(self, other):
         if other.__class__ is float or other.__class__ is int:
             return DivConstant(other)(self)
+        if isinstance(other, Variable):
+            return Div()(self, other)
         return div(self, other)
 
     def __rtruediv__(self, other):
@@ -395,6 +404,7 @@ class Variable:
 
 
 _new_variable = object.__new__
+_weakref = weakref.ref
 
 
 class Parameter(Variable):
@@ -551,10 +561,13 @@ class Function:
                     record = True
                     break
         if type(ys) is tuple:
-            outputs = [_wrap(_output_array(y), record) for y in ys]
-        else:
-            outputs = [_wrap(ys if type(ys) is _ndarray else _output_array(ys), record)]
+            return self._several_outputs(inputs, ys, record)
 
+        # One output: _wrap and _link inlined (this is the path of almost every call).
+        y = _new_variable(Variable)
+        y.data = ys if type(ys) is _ndarray else _output_array(ys)
+        y._name = None
+        y.grad = None
         if record:
             keep = self._keep
             generation = 0
@@ -562,11 +575,11 @@ class Function:
                 if x.generation > generation:
                     generation = x.generation
             self.generation = generation
-            if keep & _KEEP_INPUTS:
-                self._inputs = self._next = inputs  # held anyway: link to the Variables
+            if keep & 1:  # _KEEP_INPUTS: link to the saved Variables themselves
+                self._inputs = self._next = inputs
             else:
                 self._inputs = None
-                if len(inputs) == 1:  # _edge, inlined for the commonest case
+                if len(inputs) == 1:
                     x = inputs[0]
                     creator = x.creator
                     if creator is None or creator._saved is not None:
@@ -577,27 +590,50 @@ class Function:
                         self._next = (_edge(x),)
                 else:
                     self._next = tuple([_edge(x) for x in inputs])
-            if len(outputs) == 1:
-                y = outputs[0]
+            y.creator = self
+            y.generation = generation + 1
+            y.requires_grad = True
+            self.outputs = [_weakref(y)]
+            self._saved = (y.data,) if keep & 2 else None  # _KEEP_OUTPUTS
+        else:
+            y.creator = None
+            y.generation = 0
+            y.requires_grad = False
+        if detect_anomaly_var.get():
+            self._check_forward(inputs, [y], record)
+        return y
+
+    def _several_outputs(self, inputs, ys: tuple, record: bool) -> list:
+        """The rest of ``__call__`` for a forward that returned a tuple."""
+        outputs = [_wrap(_output_array(y), record) for y in ys]
+        if record:
+            keep = self._keep
+            generation = 0
+            for x in inputs:
+                if x.generation > generation:
+                    generation = x.generation
+            self.generation = generation
+            if keep & 1:
+                self._inputs = self._next = inputs
+            else:
+                self._inputs = None
+                self._next = tuple([_edge(x) for x in inputs])
+            for y in outputs:
                 y.creator = self
                 y.generation = generation + 1
-                self.outputs = [weakref.ref(y)]
-                self._saved = (y.data,) if keep & _KEEP_OUTPUTS else None
-            else:
-                for y in outputs:
-                    y.creator = self
-                    y.generation = generation + 1
-                self.outputs = [weakref.ref(y) for y in outputs]
-                self._shapes = tuple([y.data.shape for y in outputs])
-                self._dtypes = tuple([y.data.dtype for y in outputs])
-                self._saved = tuple([y.data for y in outputs]) if keep & _KEEP_OUTPUTS else None
+            self.outputs = [_weakref(y) for y in outputs]
+            self._shapes = tuple([y.data.shape for y in outputs])
+            self._dtypes = tuple([y.data.dtype for y in outputs])
+            self._saved = tuple([y.data for y in outputs]) if keep & 2 else None
         if detect_anomaly_var.get():
-            _check_finite(
-                self, "forward", [y.data for y in outputs], [x.shape for x in inputs]
-            )
-            if record:
-                self._checks = _fingerprints(self)
-        return outputs[0] if len(outputs) == 1 else outputs
+            self._check_forward(inputs, outputs, record)
+        return outputs
+
+    def _check_forward(self, inputs, outputs: list, record: bool) -> None:
+        """Under detect_anomaly: outputs finite; fingerprints of what was saved."""
+        _check_finite(self, "forward", [y.data for y in outputs], [x.shape for x in inputs])
+        if record:
+            self._checks = _fingerprints(self)
 
     def forward(self, *xs):
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
@@ -686,7 +722,7 @@ def _output_variable(f: Function, k: int) -> Variable:
     y.creator = f
     y.generation = f.generation + 1
     y._name = getattr(f, "_names", {}).get(k)
-    f.outputs[k] = weakref.ref(y)
+    f.outputs[k] = _weakref(y)
     return y
 
 
@@ -984,6 +1020,9 @@ def _backprop(
                 heappush(heap, (-creator.generation, count, creator))
         _accumulate(pending, creator, _output_index(creator, y), g, create_graph)
 
+    special = retain_grad or anomaly or batch or tracer is not None
+    filtered = needed is not None
+    released, no_grad, variable = _RELEASED, _NoGrad, Variable  # locals: the loop is hot
     while heap:
         f = heappop(heap)[2]
         gys = pending[f] if holders and f in holders else pending.pop(f)
@@ -994,24 +1033,19 @@ def _backprop(
                 held = [_output_variable(f, i) for i in range(len(gys))]  # noqa: F841
         else:
             gys = (gys,)
-        if retain_grad:
-            _retain(f, gys, roots)
-        if anomaly:
-            _check_saved(f)
-        if f._inputs is _RELEASED:
+        if f._inputs is released:
             raise RuntimeError(
                 f"{type(f).__name__}.backward: the arrays it saved for backward were "
                 "released by an earlier pass with retain_graph=False; pass "
                 "retain_graph=True to that call to backpropagate through the graph again"
             )
-        if batch and not f.elementwise:
-            gxs = _backward_rows(f, gys, batch, create_graph)
-        elif anomaly:
-            gxs = _backward_checked(f, gys)
+        if special:
+            gxs = _backward_special(f, gys, roots, retain_grad, anomaly, tracer, batch,
+                                    create_graph)
         else:
             gxs = f.backward(*gys)
-        if type(gxs) is not tuple:
-            gxs = tuple(gxs) if isinstance(gxs, list) else (gxs,)
+            if type(gxs) is not tuple:
+                gxs = tuple(gxs) if isinstance(gxs, list) else (gxs,)
         edges = f._next
         if len(gxs) != len(edges):
             raise ValueError(
@@ -1020,53 +1054,72 @@ def _backprop(
                 f"{', '.join(str(s) for s in input_shapes(f))}); return one per input, "
                 "None where an input gets no gradient"
             )
-        if anomaly:
-            _check_finite(f, "backward", gxs, input_shapes(f))
-        if tracer is not None:
-            tracer(f, gys, gxs)
-        k = -1
         for e, gx in zip(edges, gxs):
-            k += 1
             if gx is None:
                 continue
             cls = e.__class__
             if cls is tuple:
                 creator, i, shape = e
-            elif cls is _NoGrad:
+                single = i == 0 and len(creator.outputs) == 1
+            elif cls is no_grad:
                 continue
             else:  # a Variable: a leaf, or computed (then its creator is read now)
                 creator = e.creator
                 if creator is None:
                     if e.requires_grad and (leaves is None or e in leaves):
-                        _to_leaf(f, k, e, gx, leaf_grads, create_graph, batch)
+                        _to_leaf(f, e, gx, leaf_grads, create_graph, batch)
                     continue
-                i = 0 if len(creator.outputs) == 1 else _output_index(creator, e)
+                single = len(creator.outputs) == 1
+                i = 0 if single else _output_index(creator, e)
                 shape = e.data.shape
-            if needed is not None and creator not in needed and creator not in holders:
+            if filtered and creator not in needed and creator not in holders:
                 continue
-            if not isinstance(gx, Variable):
+            if not isinstance(gx, variable):
                 gx = _wrap(gx, False)
             if batch:
                 shape = (batch,) + shape
             if gx.data.shape != shape:
-                gx = _fit_to_input(f, k, shape, gx, batch)
-            if i == 0 and len(creator.outputs) == 1:
+                gx = _fit_to_input(f, e, shape, gx, batch)
+            if single:
                 prev = pending.get(creator)
                 if prev is None:
                     pending[creator] = gx
-                    if needed is None or creator in needed:
+                    if not filtered or creator in needed:
                         count += 1
                         heappush(heap, (-creator.generation, count, creator))
                 else:
                     pending[creator] = _add(prev, gx, create_graph)
             else:
-                if creator not in pending and (needed is None or creator in needed):
+                if creator not in pending and (not filtered or creator in needed):
                     count += 1
                     heappush(heap, (-creator.generation, count, creator))
                 _accumulate(pending, creator, i, gx, create_graph)
         if release:
             _release(f)
     return leaf_grads, pending
+
+
+def _backward_special(f, gys, roots, retain_grad, anomaly, tracer, batch, create_graph):
+    """f's backward when the pass does more than compute: retain_grad, anomaly checks,
+    a tracer, batched gradients. Returns the input gradients as a tuple."""
+    if retain_grad:
+        _retain(f, gys, roots)
+    if anomaly:
+        _check_saved(f)
+    if batch and not f.elementwise:
+        gxs = _backward_rows(f, gys, batch, create_graph)
+    elif anomaly:
+        gxs = _backward_checked(f, gys)
+    else:
+        gxs = f.backward(*gys)
+    if type(gxs) is not tuple:
+        gxs = tuple(gxs) if isinstance(gxs, list) else (gxs,)
+    if len(gxs) == len(f._next):  # (a wrong count is reported by the caller)
+        if anomaly:
+            _check_finite(f, "backward", gxs, input_shapes(f))
+        if tracer is not None:
+            tracer(f, gys, gxs)
+    return gxs
 
 
 def _accumulate(pending: dict, f: Function, i: int, g: Variable, create_graph: bool) -> None:
@@ -1082,15 +1135,15 @@ def _accumulate(pending: dict, f: Function, i: int, g: Variable, create_graph: b
     slot[i] = g if slot[i] is None else _add(slot[i], g, create_graph)
 
 
-def _to_leaf(f, k, x, gx, leaf_grads: dict, create_graph: bool, batch: int) -> None:
-    """Add gx, input k of f's gradient, to what leaf x collected in this pass."""
+def _to_leaf(f, x, gx, leaf_grads: dict, create_graph: bool, batch: int) -> None:
+    """Add gx, the gradient f returned for its input x (a leaf), to x's in this pass."""
     if not isinstance(gx, Variable):
         gx = _wrap(gx, False)
     shape = x.data.shape
     if batch:
         shape = (batch,) + shape
     if gx.data.shape != shape:
-        gx = _fit_to_input(f, k, shape, gx, batch)
+        gx = _fit_to_input(f, x, shape, gx, batch)
     prev = leaf_grads.get(x)
     leaf_grads[x] = gx if prev is None else _add(prev, gx, create_graph)
 
@@ -1134,10 +1187,11 @@ def _backward_checked(f: Function, gys: Sequence):
         ) from e
 
 
-def _fit_to_input(f: Function, k: int, shape: tuple, gx: Variable, batch: int) -> Variable:
+def _fit_to_input(f: Function, edge, shape: tuple, gx: Variable, batch: int) -> Variable:
     """Undo broadcasting: sum gx down to its input's shape, or report a wrong shape.
 
-    With ``batch``, ``shape`` starts with the batch axis, which gx must keep.
+    ``edge`` is f's link for that input (or its index); with ``batch``, ``shape``
+    starts with the batch axis, which gx must keep.
     """
     gshape = gx.data.shape
     xshape, inner = (shape[1:], gshape[1:]) if batch else (shape, gshape)
@@ -1148,6 +1202,9 @@ def _fit_to_input(f: Function, k: int, shape: tuple, gx: Variable, batch: int) -
     if batch and (not gshape or gshape[0] != batch):
         fits = False
     if not fits:
+        k = edge if isinstance(edge, int) else next(
+            j for j, e in enumerate(f._next) if e is edge
+        )
         raise ValueError(
             f"{type(f).__name__}.backward returned a gradient of shape {gshape} "
             f"for input {k} of shape {xshape}; a gradient must have its input's "
@@ -1196,7 +1253,7 @@ def _backward_rows(f: Function, gys: Sequence, batch: int, create_graph: bool) -
             if not isinstance(g, Variable):
                 g = _wrap(g, False)
             if g.data.shape != shape:
-                g = _fit_to_input(f, k, shape, g, 0)
+                g = _fit_to_input(f, k, shape, g, 0)  # k: the input's index
             fitted.append(g)
         if create_graph:
             out.append(_array.stack(fitted))
