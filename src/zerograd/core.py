@@ -2,10 +2,12 @@
 
 A :class:`Variable` holds an array (``data``) and, after ``backward()``, its gradient
 (``grad``). Calling a :class:`Function` on Variables computes the result on plain arrays
-(``forward``) and, while backprop is enabled, records itself as the output's ``creator``.
-``Variable.backward`` walks those records from the output back to the inputs, newest
-function first, and asks each function's ``backward`` to turn the output gradient
-``gy`` into input gradients ``gx``.
+(``forward``) and, while backprop is enabled, records itself as the output's ``creator``,
+keeping what its ``backward`` needs (its class declares it in ``saves``). The backward
+pass walks those records from the output back to the inputs, newest function first,
+and asks each function's ``backward`` to turn the output gradient ``gy`` into input
+gradients ``gx``: :func:`grad` returns the gradients, ``Variable.backward`` adds them
+to the ``grad`` of the Variables you created. See docs/engine.md.
 
 Example (the first thing a reader of the book computes, step 9):
     >>> import numpy as np
@@ -1029,8 +1031,8 @@ def _backprop(
         if gys.__class__ is list:
             if None in gys:
                 gys = _zero_fill(f, gys, batch)
-                # An unused output may be gone; backward may read it: hold it again.
-                held = [_output_variable(f, i) for i in range(len(gys))]  # noqa: F841
+                if f._saved is not None:  # backward may read an unused output now gone
+                    held = [_output_variable(f, i) for i in range(len(gys))]  # noqa: F841
         else:
             gys = (gys,)
         if f._inputs is released:
