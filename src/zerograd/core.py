@@ -516,17 +516,18 @@ class Function:
     #   outputs     weak references to the output Variables
     #   _next       per input, where its gradient goes: the input Variable itself (a
     #               leaf, or one whose data is kept anyway: saved by this function or
-    #               by its creator), else (creator, output index, shape), or _NoGrad
-    #               for an input that needs no gradient
+    #               by its creator), else (creator, output index, shape, dtype), or
+    #               _NoGrad for an input that needs no gradient
     #   _shapes     the outputs' shapes   } multi-output functions only: the zero
     #   _dtypes     the outputs' dtypes   } gradient of an output that got none
     #   _inputs     the input Variables when saved, else None
     #   _saved      the output arrays when saved, else None
     #   _checks     fingerprints of the saved arrays (under detect_anomaly only)
     #   _names      names given to its outputs, {index: name} (only once one is named)
+    #   _standins   the stand-ins ``inputs`` made for inputs not kept (only once asked)
     __slots__ = (
         "generation", "outputs", "_next", "_shapes", "_dtypes", "_inputs", "_saved",
-        "_checks", "_names", "__weakref__",
+        "_checks", "_names", "_standins", "__weakref__",
     )
 
     saves: tuple = ("inputs", "outputs")
@@ -587,7 +588,8 @@ class Function:
                     if creator is None or creator._saved is not None:
                         self._next = (x,) if x.requires_grad else (_edge(x),)
                     elif len(creator.outputs) == 1:
-                        self._next = ((creator, 0, x.data.shape),)
+                        data = x.data
+                        self._next = ((creator, 0, data.shape, data.dtype),)
                     else:
                         self._next = (_edge(x),)
                 else:
@@ -658,7 +660,7 @@ class Function:
                 "(a call under no_grad, or on inputs that need no gradient, records nothing)"
             ) from None
         if xs is None or xs is _RELEASED:
-            return tuple([_input_standin(e) for e in self._next])
+            return tuple([_input_standin(self, k, e) for k, e in enumerate(self._next)])
         return xs
 
     @inputs.setter
@@ -686,9 +688,10 @@ def _edge(x: Variable):
     if creator is not None:
         if creator._saved is not None:
             return x  # its creator keeps x's data for its own backward anyway
+        data = x.data
         if len(creator.outputs) == 1:
-            return (creator, 0, x.data.shape)
-        return (creator, _output_index(creator, x), x.data.shape)
+            return (creator, 0, data.shape, data.dtype)
+        return (creator, _output_index(creator, x), data.shape, data.dtype)
     if x.requires_grad:
         return x  # a leaf
     data = x.data
@@ -712,29 +715,75 @@ def _output_index(f: Function, y: Variable) -> int:
     return 0
 
 
-def _output_variable(f: Function, k: int) -> Variable:
-    """Output k of f: the live Variable, or a stand-in of the array f saved (of no data
-    when it saved none) with f as its creator, registered as that output from now on."""
+def _saved_output(f: Function, k: int) -> Variable:
+    """Output k of f, a function that saved its outputs: the live Variable, or one made
+    again from the saved array (f its creator), registered as that output from now on."""
     y = f.outputs[k]()
-    if y is not None:
-        return y
-    saved = f._saved
-    data = saved[k] if saved is not None and saved is not _RELEASED else None
-    y = _wrap(data, True)
-    y.creator = f
-    y.generation = f.generation + 1
-    y._name = getattr(f, "_names", {}).get(k)
-    f.outputs[k] = _weakref(y)
+    if y is None:
+        y = _wrap(f._saved[k], True)
+        y.creator = f
+        y.generation = f.generation + 1
+        y._name = getattr(f, "_names", {}).get(k)
+        f.outputs[k] = _weakref(y)
     return y
 
 
-def _input_standin(edge) -> Variable:
-    """A Variable for an input that its function did not save (graph walkers use it)."""
+class _StandIn(Variable):
+    """A Variable whose array no function kept: its shape, dtype, name and creator are
+    known (enough to walk or draw the graph), its ``data`` is None."""
+
+    __slots__ = ("_shape", "_dtype")
+
+    @property
+    def shape(self) -> tuple:
+        return self._shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self._shape, dtype=np.int64))
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    def __len__(self) -> int:
+        return self._shape[0]
+
+    def __repr__(self) -> str:
+        return f"variable(<not kept: shape {self._shape}, {self._dtype}>)"
+
+
+def _input_standin(f: Function, k: int, edge) -> Variable:
+    """Input k of f, which did not save its inputs: the live Variable when there is one,
+    else a _StandIn. f holds the stand-ins it made, so that they stay the same objects
+    (and the creator's outputs) for as long as f lives."""
+    if edge.__class__ is not tuple and edge.__class__ is not _NoGrad:
+        return edge  # the Variable itself
     if edge.__class__ is tuple:
-        return _output_variable(edge[0], edge[1])
-    if edge.__class__ is _NoGrad:
-        return _wrap(None, False)
-    return edge  # the Variable itself
+        creator, i, shape, dtype = edge
+        y = creator.outputs[i]()
+        if y is not None:
+            return y
+    else:
+        creator, shape, dtype = None, edge.shape, edge.dtype
+    y = _new_variable(_StandIn)
+    y.data, y._name, y.grad, y.requires_grad = None, None, None, creator is not None
+    y.creator, y.generation = creator, 0
+    y._shape, y._dtype = shape, dtype
+    if creator is not None:
+        y.generation = creator.generation + 1
+        y._name = getattr(creator, "_names", {}).get(i)
+        creator.outputs[i] = _weakref(y)
+    try:
+        kept = f._standins
+    except AttributeError:
+        kept = f._standins = {}
+    kept[k] = y
+    return y
 
 
 def input_shapes(f: Function) -> tuple:
@@ -844,7 +893,7 @@ def _bypass(e):
     creator = e.creator
     if creator is not None:
         i = 0 if len(creator.outputs) == 1 else _output_index(creator, e)
-        return (creator, i, e.data.shape)
+        return (creator, i, e.data.shape, e.data.dtype)
     if e.requires_grad:
         return e
     return _NoGrad(e.data.shape, e.data.dtype)
@@ -1032,7 +1081,7 @@ def _backprop(
             if None in gys:
                 gys = _zero_fill(f, gys, batch)
                 if f._saved is not None:  # backward may read an unused output now gone
-                    held = [_output_variable(f, i) for i in range(len(gys))]  # noqa: F841
+                    held = [_saved_output(f, i) for i in range(len(gys))]  # noqa: F841
         else:
             gys = (gys,)
         if f._inputs is released:
@@ -1061,7 +1110,7 @@ def _backprop(
                 continue
             cls = e.__class__
             if cls is tuple:
-                creator, i, shape = e
+                creator, i, shape, _ = e
                 single = i == 0 and len(creator.outputs) == 1
             elif cls is no_grad:
                 continue
