@@ -1412,3 +1412,25 @@ def test_backward_reading_an_unused_dropped_output_still_gets_it(no_gc):
     del c  # unused and gone: its gradient is zeros, but backward reads its value
     (s * 2.0).sum().backward()
     np.testing.assert_allclose(x.grad.data, 2.0 * np.cos(x.data))
+
+
+def test_graph_walkers_see_shapes_constants_and_the_same_stand_ins():
+    from zerograd.core import output_meta
+
+    x = Variable(np.ones((2, 3), dtype=np.float32))
+    c = np.full(3, 2.0, dtype=np.float32)
+    h = F.sin(x) * 2.0
+    y = h + c  # Add keeps nothing for backward; h is gone after this
+    del h
+    add = y.creator
+    a, const = add.inputs
+    assert a.data is None and a.shape == (2, 3) and a.dtype == np.float32 and a.ndim == 2
+    assert a.size == 6 and len(a) == 2 and "not kept" in repr(a)
+    assert add.inputs[0] is a  # the same stand-in each time, while add lives
+    mul = a.creator
+    assert type(mul).__name__ == "MulConstant" and mul.outputs[0]() is a
+    np.testing.assert_array_equal(const.data, c)  # a constant stays: exporters need it
+    assert output_meta(mul) == [((2, 3), np.dtype(np.float32))]
+    assert mul._output_meta == output_meta(mul)
+    s, _ = _TwoOutputs()(x * 1.0)  # the second output is gone
+    assert output_meta(s.creator) == [((2, 3), np.dtype(np.float32))] * 2

@@ -516,8 +516,8 @@ class Function:
     #   outputs     weak references to the output Variables
     #   _next       per input, where its gradient goes: the input Variable itself (a
     #               leaf, or one whose data is kept anyway: saved by this function or
-    #               by its creator), else (creator, output index, shape, dtype), or
-    #               _NoGrad for an input that needs no gradient
+    #               by its creator), else (creator, output index, shape, dtype);
+    #               _NoGrad once the link is cut (unchain_backward)
     #   _shapes     the outputs' shapes   } multi-output functions only: the zero
     #   _dtypes     the outputs' dtypes   } gradient of an output that got none
     #   _inputs     the input Variables when saved, else None
@@ -586,7 +586,7 @@ class Function:
                     x = inputs[0]
                     creator = x.creator
                     if creator is None or creator._saved is not None:
-                        self._next = (x,) if x.requires_grad else (_edge(x),)
+                        self._next = (x,)
                     elif len(creator.outputs) == 1:
                         data = x.data
                         self._next = ((creator, 0, data.shape, data.dtype),)
@@ -667,6 +667,11 @@ class Function:
     def inputs(self, value) -> None:
         self._inputs = tuple(value)
 
+    @property
+    def _output_meta(self) -> list:
+        # (the name graph walkers written against the earlier engine read)
+        return output_meta(self)
+
     def __repr__(self) -> str:
         generation = getattr(self, "generation", 0)
         return f"<{type(self).__name__} generation={generation}>"
@@ -685,17 +690,16 @@ class _NoGrad:
 def _edge(x: Variable):
     """The link a function that does not save its inputs records for input x."""
     creator = x.creator
-    if creator is not None:
-        if creator._saved is not None:
-            return x  # its creator keeps x's data for its own backward anyway
-        data = x.data
-        if len(creator.outputs) == 1:
-            return (creator, 0, data.shape, data.dtype)
-        return (creator, _output_index(creator, x), data.shape, data.dtype)
-    if x.requires_grad:
-        return x  # a leaf
+    if creator is None:
+        # A leaf: its gradient goes to the Variable itself (or nowhere, for a constant:
+        # kept too, as a graph's constants are part of what it computes, for exporters).
+        return x
+    if creator._saved is not None:
+        return x  # its creator keeps x's data for its own backward anyway
     data = x.data
-    return _NoGrad(data.shape, data.dtype)
+    if len(creator.outputs) == 1:
+        return (creator, 0, data.shape, data.dtype)
+    return (creator, _output_index(creator, x), data.shape, data.dtype)
 
 
 def _edge_creator(e):
@@ -806,6 +810,39 @@ def input_shapes(f: Function) -> tuple:
         else:
             shapes.append(e.data.shape)
     return tuple(shapes)
+
+
+def output_meta(f: Function) -> list:
+    """``(shape, dtype)`` of each output of a recorded function, alive or not.
+
+    For graph walkers: an output that no function kept may have no Variable left,
+    nor any array.
+
+    Raises:
+        AttributeError: for the one output of a function whose output Variable is gone
+            and was never seen by a walk (``inputs`` of its users makes a stand-in).
+
+    Example:
+        >>> x = Variable(np.ones((2, 3), dtype=np.float32))
+        >>> y = x * 2.0
+        >>> output_meta(y.creator)
+        [((2, 3), dtype('float32'))]
+    """
+    refs = f.outputs
+    out = []
+    for k, ref in enumerate(refs):
+        y = ref()
+        if y is not None:
+            out.append((tuple(y.shape), y.dtype))
+        elif len(refs) > 1:
+            out.append((f._shapes[k], f._dtypes[k]))
+        elif f._saved is not None and f._saved is not _RELEASED:
+            out.append((f._saved[0].shape, f._saved[0].dtype))
+        else:
+            raise AttributeError(
+                f"{type(f).__name__}: its output is gone and no function kept it"
+            )
+    return out
 
 
 def saved_arrays(f: Function) -> list:
