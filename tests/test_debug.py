@@ -28,18 +28,40 @@ def test_forward_nan_names_the_first_function(xp):
         F.exp(F.sqrt(x) * 2.0)
 
 
+class _Root(Function):
+    """sqrt, with a backward written with Functions (so that a Div runs inside it)."""
+
+    saves = ("outputs",)
+
+    def forward(self, x):
+        return x**0.5
+
+    def backward(self, gy):
+        y = self.outputs[0]()
+        return gy / (y * 2.0)  # d/dx sqrt(x) = 1 / (2 sqrt(x)): Inf at 0
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_nan_inside_a_backward_names_that_backward(xp, create_graph):
+    x = Variable(xp.asarray([0.0, 1.0]))
+    with detect_anomaly():
+        y = F.sum(_Root()(x) * 3.0)  # forward is finite: sqrt(0) = 0
+        with pytest.raises(FloatingPointError) as info:
+            y.backward(create_graph=create_graph)
+    message = str(info.value)
+    assert message.startswith(
+        "_Root.backward produced NaN or Inf (input shapes: (2,); output-gradient shapes: (2,))"
+    ), message
+    assert "inside it, Div.forward produced Inf" in message
+
+
 @pytest.mark.parametrize("create_graph", [False, True])
 def test_backward_sqrt_of_zero(xp, create_graph):
     x = Variable(xp.asarray([0.0, 1.0]))
     with detect_anomaly():
         y = F.sum(F.sqrt(x) * 3.0)  # forward is finite: sqrt(0) = 0
-        with pytest.raises(FloatingPointError) as info:
+        with pytest.raises(FloatingPointError, match=r"^Sqrt\.backward produced .*\(2,\)"):
             y.backward(create_graph=create_graph)
-    message = str(info.value)
-    assert message.startswith(
-        "Sqrt.backward produced NaN or Inf (input shapes: (2,); output-gradient shapes: (2,))"
-    ), message
-    assert "Div.forward produced Inf" in message
 
 
 class _BadGrad(Function):
