@@ -14,6 +14,7 @@ import weakref
 import numpy as np
 import pytest
 
+import zerograd
 import zerograd.functions as F
 from zerograd import Config, Function, Parameter, Variable, as_array, as_variable, no_grad
 from zerograd.core import Add, Mul, MulConstant, SubFromConstant
@@ -355,12 +356,12 @@ def no_gc():
 def test_dropping_the_output_frees_the_graph(no_gc):
     x = Variable(np.array(2.0))
     a = square(x)
-    y = exp(a)
+    y = sin(a)
     a_ref = weakref.ref(a)
     f_ref = weakref.ref(a.creator)
     g_ref = weakref.ref(y.creator)
     del a
-    assert a_ref() is not None  # y's creator holds it
+    assert a_ref() is not None  # sin saved its input for its backward
     del y
     assert a_ref() is None and f_ref() is None and g_ref() is None
 
@@ -885,3 +886,551 @@ def test_numpy_scalars_keep_float32(c):
     y.sum().backward()
     assert y.dtype == np.float32
     assert x.grad.dtype == np.float32
+
+
+# =========================================================================================
+# zerograd.grad: the engine returns gradients
+# =========================================================================================
+def _torch_leaf(torch, a):
+    return torch.tensor(a, requires_grad=True)
+
+
+def test_grad_is_exported_at_top_level():
+    import zerograd
+    from zerograd import core, functional
+
+    assert zerograd.grad is core.grad
+    assert callable(functional.grad) and functional.grad is not zerograd.grad
+
+
+def test_grad_matches_backward_and_leaves_grad_untouched(rng):
+    x = Variable(rng.standard_normal((2, 3)))
+    W = Variable(rng.standard_normal((3, 4)))
+    W.grad = Variable(np.full((3, 4), 7.0))
+    y = F.tanh(x @ W).sum()
+    gx, gW = zerograd.grad(y, [x, W], retain_graph=True)  # backward() follows
+    assert x.grad is None and np.all(W.grad.data == 7.0) and y.grad is None
+    assert gx.creator is None and gW.creator is None  # no graph without create_graph
+    W.cleargrad()
+    y.backward()
+    np.testing.assert_array_equal(gx.data, x.grad.data)
+    np.testing.assert_array_equal(gW.data, W.grad.data)
+
+
+def test_grad_first_order_against_torch(rng, dtype):
+    torch = pytest.importorskip("torch")
+    a, b = rng.standard_normal((2, 3)).astype(dtype), rng.standard_normal(3).astype(dtype)
+    x, w = Variable(a), Variable(b)
+    y0 = F.sin(x * w) + x / (w * w + 1.0)  # (2, 3), w broadcast
+    y1 = (F.exp(w) * 2.0).sum()
+    ct = rng.standard_normal((2, 3)).astype(dtype)
+    gx, gw = zerograd.grad([y0, y1], [x, w], grad_outputs=[ct, None])
+    tx, tw = _torch_leaf(torch, a), _torch_leaf(torch, b)
+    t0 = torch.sin(tx * tw) + tx / (tw * tw + 1.0)
+    t1 = (torch.exp(tw) * 2.0).sum()
+    tgx, tgw = torch.autograd.grad([t0, t1], [tx, tw], grad_outputs=[torch.tensor(ct), None])
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12}
+    assert gx.dtype == dtype and gw.dtype == dtype
+    np.testing.assert_allclose(gx.data, tgx.numpy(), **tol)
+    np.testing.assert_allclose(gw.data, tgw.numpy(), **tol)
+
+
+def test_grad_second_order_against_torch(rng):
+    torch = pytest.importorskip("torch")
+    a, b = rng.standard_normal(4), rng.standard_normal(4)
+    x, w = Variable(a), Variable(b)
+    (gx,) = zerograd.grad((F.tanh(x * w) * x).sum(), x, create_graph=True)
+    assert gx.creator is not None
+    hx, hw = zerograd.grad((gx * gx).sum(), [x, w])
+    tx, tw = _torch_leaf(torch, a), _torch_leaf(torch, b)
+    (tgx,) = torch.autograd.grad((torch.tanh(tx * tw) * tx).sum(), tx, create_graph=True)
+    thx, thw = torch.autograd.grad((tgx * tgx).sum(), [tx, tw])
+    np.testing.assert_allclose(gx.data, tgx.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(hx.data, thx.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(hw.data, thw.numpy(), rtol=1e-12)
+    assert x.grad is None and w.grad is None
+
+
+def test_grad_through_functions_that_save_nothing_is_twice_differentiable(rng):
+    # AddConstant, MulConstant, Neg and Sub keep no arrays; Exp keeps only its output:
+    # the gradient's graph must still lead back through all of them.
+    torch = pytest.importorskip("torch")
+    a = rng.standard_normal(3)
+    x = Variable(a)
+
+    def f(x):
+        return F.exp(-(x * 3.0 + 1.0) - x).sum()
+
+    def tf(x):
+        return torch.exp(-(x * 3.0 + 1.0) - x).sum()
+
+    (g,) = zerograd.grad(f(x), x, create_graph=True)
+    (h,) = zerograd.grad(g.sum(), x)
+    tx = _torch_leaf(torch, a)
+    (tg,) = torch.autograd.grad(tf(tx), tx, create_graph=True)
+    (th,) = torch.autograd.grad(tg.sum(), tx)
+    np.testing.assert_allclose(g.data, tg.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(h.data, th.numpy(), rtol=1e-12)
+
+
+def test_grad_of_the_gradient_function_against_numerical_differences(rng):
+    # zerograd.testing differentiates the first derivative numerically: this checks
+    # the graph that zerograd.grad records with create_graph=True.
+    from zerograd.testing import check_backward
+
+    def first_derivative(x):
+        y = (F.sin(x) * x * x + F.exp(x * 0.5)).sum()
+        (g,) = zerograd.grad(y, x, create_graph=True)
+        return g
+
+    check_backward(first_derivative, rng.standard_normal((2, 3)))
+    check_backward(lambda x: zerograd.grad((x**3).sum(), x, create_graph=True)[0],
+                   rng.uniform(0.5, 1.5, 4))
+
+
+def test_grad_unused_input_is_zeros_not_none():
+    x = Variable(np.array([1.0, 2.0]))
+    u = Variable(np.ones((2, 2), dtype=np.float32))
+    y = (x * 2.0).sum()
+    gx, gu = zerograd.grad(y, [x, u], retain_graph=True)
+    np.testing.assert_array_equal(gx.data, [2.0, 2.0])
+    assert gu.shape == (2, 2) and gu.dtype == np.float32 and not gu.data.any()
+    # a gradient that does not depend on x differentiates to zeros too
+    (g,) = zerograd.grad(y, x, create_graph=True)
+    (h,) = zerograd.grad(g.sum(), x)
+    np.testing.assert_array_equal(h.data, [0.0, 0.0])
+
+
+def test_grad_with_respect_to_an_intermediate(rng):
+    torch = pytest.importorskip("torch")
+    a = rng.standard_normal(3)
+    x = Variable(a)
+    h = F.sin(x) * 2.0
+    y = (h * h).sum() + h.sum()
+    gh, gx = zerograd.grad(y, [h, x])
+    tx = _torch_leaf(torch, a)
+    th = torch.sin(tx) * 2.0
+    ty = (th * th).sum() + th.sum()
+    tgh, tgx = torch.autograd.grad(ty, [th, tx])
+    np.testing.assert_allclose(gh.data, tgh.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gx.data, tgx.numpy(), rtol=1e-12)
+    assert h.grad is None and x.grad is None
+
+
+def test_grad_runs_only_the_functions_between_outputs_and_inputs():
+    calls = []
+    x = Variable(np.array(1.5))
+    w = Variable(np.array(2.0))
+    a = _Recorded("behind_h", calls)(x)
+    h = a * w
+    y = _Recorded("after_h", calls)(h * 3.0)
+    zerograd.grad(y, h, retain_graph=True)
+    assert calls == ["after_h"]  # nothing behind h runs
+    calls.clear()
+    zerograd.grad(y, w, retain_graph=True)
+    assert calls == ["after_h"]  # the branch to x is not needed for w
+    calls.clear()
+    zerograd.grad(y, x)
+    assert calls == ["after_h", "behind_h"]
+
+
+def test_grad_of_an_output_with_respect_to_itself():
+    x = Variable(np.array([1.0, 2.0]))
+    y = x * 3.0
+    gy, gx = zerograd.grad(y, [y, x], grad_outputs=np.array([1.0, 10.0]))
+    np.testing.assert_array_equal(gy.data, [1.0, 10.0])
+    np.testing.assert_array_equal(gx.data, [3.0, 30.0])
+    (gl,) = zerograd.grad(x, x)  # a leaf: the seed itself
+    np.testing.assert_array_equal(gl.data, [1.0, 1.0])
+
+
+def test_grad_retain_graph_false_releases_saved_arrays(no_gc):
+    x = Variable(np.array([0.5, 1.0]))
+    a = x * 2.0
+    b = F.sin(a)  # keeps a
+    y = F.exp(b)  # keeps its output
+    a_ref = weakref.ref(a.data)
+    del a, b
+    seed = np.ones(2)
+    (g1,) = zerograd.grad(y, x, seed, retain_graph=True)
+    assert a_ref() is not None
+    (g2,) = zerograd.grad(y, x, seed)  # retain_graph defaults to create_graph (False)
+    np.testing.assert_array_equal(g1.data, g2.data)
+    assert a_ref() is None  # sin's saved input went with the pass
+    assert y.data is not None  # (exp's output is the result itself: it stays)
+    with pytest.raises(RuntimeError, match=r"Exp\.backward.*released.*retain_graph=True"):
+        zerograd.grad(y, x, seed)
+    with pytest.raises(RuntimeError, match="released"):
+        y.backward()
+
+
+def test_grad_released_function_that_saved_nothing_still_works():
+    x = Variable(np.array([1.0, 2.0]))
+    y = -(x * 2.0 + 1.0)  # none of these functions saves an array
+    for _ in range(2):
+        (g,) = zerograd.grad(y, x)
+        np.testing.assert_array_equal(g.data, [-2.0, -2.0])
+
+
+def test_grad_argument_errors():
+    x = Variable(np.array([1.0, 2.0]))
+    y = x * 2.0
+    with pytest.raises(TypeError, match=r"grad: inputs must be a Variable.*ndarray"):
+        zerograd.grad(y, np.ones(2))
+    with pytest.raises(TypeError, match="grad: outputs"):
+        zerograd.grad([y, 3.0], x)
+    with pytest.raises(ValueError, match=r"2 output\(s\) but 1 grad_outputs"):
+        zerograd.grad([y, y], x, grad_outputs=[np.ones(2)])
+    with pytest.raises(ValueError, match=r"grad_outputs\[0\] has shape \(1,\).*\(2,\)"):
+        zerograd.grad(y, x, grad_outputs=np.ones(1))
+    with pytest.raises(TypeError, match=r"grad_outputs\[0\] must be an array"):
+        zerograd.grad(y, x, grad_outputs=1.0)
+    c = Variable(np.ones(2), requires_grad=False)
+    with pytest.raises(ValueError, match=r"inputs\[1\] has requires_grad=False"):
+        zerograd.grad((x * c).sum(), [x, c])
+
+
+def test_grad_batched_cotangents_equal_one_pass_each(rng):
+    # Elementwise functions take the whole batch; the others (Sum, MatMul, GetItem,
+    # Sin...) one row at a time inside the same pass: the results must agree.
+    x = Variable(rng.standard_normal((2, 3)))
+    W = Variable(rng.standard_normal((3, 4)))
+    y = F.tanh(x @ W) * 2.0 + F.sin(x[:, :1] - 1.0) + (x * x).sum(axis=1, keepdims=True)
+    cts = rng.standard_normal((5, 2, 4))
+    gx, gW = zerograd.grad(
+        y, [x, W], grad_outputs=cts, is_grads_batched=True, retain_graph=True
+    )
+    assert gx.shape == (5, 2, 3) and gW.shape == (5, 3, 4)
+    for k in range(5):
+        ex, eW = zerograd.grad(y, [x, W], grad_outputs=cts[k], retain_graph=True)
+        np.testing.assert_allclose(gx.data[k], ex.data, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(gW.data[k], eW.data, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match=r"\(batch,\) \+ \(2, 4\)"):
+        zerograd.grad(y, x, grad_outputs=cts[0], is_grads_batched=True)
+
+
+def test_grad_batched_with_create_graph(rng):
+    x = Variable(rng.standard_normal(3))
+    y = x * x * x + F.sin(x)
+    cts = np.eye(3)
+    (J,) = zerograd.grad(y, x, grad_outputs=cts, create_graph=True, is_grads_batched=True)
+    np.testing.assert_allclose(J.data, np.diag(3 * x.data**2 + np.cos(x.data)), rtol=1e-12)
+    (h,) = zerograd.grad(J.sum(), x)  # d/dx of the trace-like sum: 6x - sin x
+    np.testing.assert_allclose(h.data, 6 * x.data - np.sin(x.data), rtol=1e-12)
+
+
+# =========================================================================================
+# Saved state: what a Function keeps for its backward
+# =========================================================================================
+def test_saves_declarations_of_the_core_and_math_functions():
+    from zerograd.core import (
+        Div,
+        DivConstant,
+        DivFromConstant,
+        Neg,
+        Pow,
+        PowVariable,
+        Sub,
+        SubConstant,
+    )
+    from zerograd.functions.math import Cos, Log, Sin, Sqrt, Tanh
+
+    declared = {
+        Add: (), Sub: (), Neg: (), MulConstant: (), SubConstant: (), DivConstant: (),
+        SubFromConstant: (), Mul: ("inputs",), Div: ("inputs",), Pow: ("inputs",),
+        PowVariable: ("inputs", "outputs"), DivFromConstant: ("inputs", "outputs"),
+        Square: ("inputs",), Exp: ("outputs",), Log: ("inputs",), Sin: ("inputs",),
+        Cos: ("inputs",), Tanh: ("outputs",), Sqrt: ("outputs",),
+    }
+    for cls, saves in declared.items():
+        assert tuple(cls.saves) == saves, cls.__name__
+    assert Function.saves == ("inputs", "outputs")  # the book's functions keep both
+
+
+def test_a_function_that_saves_nothing_does_not_keep_its_input_array(no_gc):
+    x = Variable(np.ones(1000))
+    a = F.sin(x)  # a's array is what we watch
+    ref = weakref.ref(a.data)
+    y = -(a * 2.0 + 1.0)  # MulConstant, AddConstant, Neg: none keeps an array
+    del a
+    assert ref() is None
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.data, -2.0 * np.cos(1.0))
+
+
+def test_saved_inputs_and_outputs_stay_alive_until_the_graph_goes(no_gc):
+    x = Variable(np.ones(3))
+    a = x * 2.0
+    b = F.sin(a)  # keeps a
+    c = F.tanh(b)  # keeps its output c, not b
+    b_ref, a_ref, c_ref = weakref.ref(b.data), weakref.ref(a.data), weakref.ref(c.data)
+    d = -c  # Neg keeps nothing, but holds c: its creator saved c's array anyway
+    del a, b, c
+    assert a_ref() is not None and c_ref() is not None and b_ref() is None
+    d.sum().backward()
+    np.testing.assert_allclose(x.grad.data, -(1 - np.tanh(np.sin(2.0)) ** 2) * np.cos(2.0) * 2)
+    del d
+    assert a_ref() is None and c_ref() is None
+
+
+def test_a_book_style_function_declaring_nothing_keeps_its_inputs_and_outputs(no_gc):
+    class BookExp(Function):  # the book's step 9 style: backward reads both
+        def forward(self, x):
+            return np.exp(x)
+
+        def backward(self, gy):
+            x = self.inputs[0].data
+            y = self.outputs[0]()
+            assert y is not None and np.array_equal(y.data, np.exp(x))
+            return gy * y
+
+    x = Variable(np.array([0.5, 1.0]))
+    y = BookExp()(x * 1.0)
+    z = -y  # Neg saves nothing
+    del y
+    z.sum().backward(create_graph=True)
+    np.testing.assert_allclose(x.grad.data, -np.exp(x.data))
+    gx = x.grad
+    x.cleargrad()
+    gx.sum().backward()  # double backprop through the book-style function
+    np.testing.assert_allclose(x.grad.data, -np.exp(x.data))
+
+
+def test_double_backprop_through_outputs_kept_as_arrays():
+    # Tanh keeps its output; its user (Neg) does not save it. With create_graph the
+    # gradient's graph must reach x through tanh's output.
+    torch = pytest.importorskip("torch")
+    a = np.array([-0.3, 0.8])
+    x = Variable(a)
+    y = -F.tanh(x * 1.5)
+    y.sum().backward(create_graph=True)
+    g = x.grad
+    x.cleargrad()
+    g.sum().backward()
+    t = _torch_leaf(torch, a)
+    (tg,) = torch.autograd.grad((-torch.tanh(t * 1.5)).sum(), t, create_graph=True)
+    (th,) = torch.autograd.grad(tg.sum(), t)
+    np.testing.assert_allclose(g.data, tg.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.data, th.numpy(), rtol=1e-12)
+
+
+def test_inputs_of_a_function_that_saves_nothing_are_stand_ins():
+    x = Variable(np.ones(3), name="x")
+    a = F.sin(x)
+    f = (a * 2.0).creator
+    assert f.inputs[0] is a  # still alive: the Variable itself
+    del a
+    (standin,) = f.inputs
+    assert standin.data is None  # its array is gone: only enough to walk the graph
+    assert type(standin.creator).__name__ == "Sin" and standin.creator.inputs[0] is x
+    assert standin.generation == 1 and f.inputs[0] is standin  # the same one again
+
+
+def test_names_of_gone_intermediates_are_remembered_for_drawings():
+    from zerograd.core import graph_functions
+
+    x = Variable(np.ones(3), name="x")
+    a = F.sin(x)
+    a.name = "a"
+    y = a * 2.0
+    del a
+    (a_again,) = y.creator.inputs
+    assert a_again.name == "a"
+    assert [type(f).__name__ for f in graph_functions(y)] == ["MulConstant", "Sin"]
+
+
+def test_saves_declaration_errors():
+    with pytest.raises(TypeError, match=r"Bad\.saves must be a tuple of names"):
+
+        class Bad(Function):
+            saves = 3
+
+    with pytest.raises(ValueError, match=r"Odd\.saves: 'in puts'"):
+
+        class Odd(Function):
+            saves = ("in puts",)
+
+    with pytest.raises(ValueError, match=r"Typo\.saves: 'input' looks like a typo of 'inputs'"):
+
+        class Typo(Function):
+            saves = ("input",)
+
+    class One(Function):
+        saves = "inputs"  # a single name is accepted
+
+    assert One._keep == 1
+
+
+def test_named_saved_arrays_are_reported_and_released(rng):
+    from zerograd.core import saved_arrays
+
+    class Masked(Function):
+        saves = ("mask",)
+
+        def forward(self, x):
+            self.mask = x > 0
+            return x * self.mask
+
+        def backward(self, gy):
+            return gy * self.mask
+
+    x = Variable(rng.standard_normal(5))
+    y = Masked()(x * 1.0)
+    assert [what for what, _ in saved_arrays(y.creator)] == ["mask"]
+    (g,) = zerograd.grad(y.sum(), x)
+    np.testing.assert_array_equal(g.data, (x.data > 0).astype(float))
+    with pytest.raises(RuntimeError, match=r"Masked\.backward.*released"):
+        zerograd.grad(y.sum(), x)
+
+
+def test_graph_of_10k_small_ops_keeps_only_what_backward_needs():
+    # The memory benchmark's graph: of mul, add, sin, tanh, neg, only sin's input and
+    # tanh's output are saved: 2 arrays per 5 functions (the book's engine kept 5).
+    from zerograd.debug import saved_memory
+
+    x = Variable(np.full(1024, 0.5, dtype=np.float32))
+    y = x
+    for _ in range(200):
+        y = -F.tanh(F.sin(y * 0.9 + 0.1))
+    report = saved_memory(y)
+    assert report.n_functions == 1000
+    assert report.nbytes == 400 * 1024 * 4
+
+
+# =========================================================================================
+# Root gradient, integer operators, in-place edits (hostile-input regressions)
+# =========================================================================================
+def test_root_gradient_of_a_broadcasting_shape_is_refused():
+    x = Variable(np.array([1.0, 2.0]))
+    y = x * 2.0
+    y.grad = np.ones((3, 2))  # broadcasts against (2,): must not be summed silently
+    with pytest.raises(ValueError, match=r"backward:.*shape \(3, 2\).*shape \(2,\)"):
+        y.backward()
+    assert x.grad is None
+
+
+def test_root_gradient_of_a_wrong_shape_names_backward_not_an_op():
+    x = Variable(np.array([1.0, 2.0]))
+    y = x * 2.0
+    y.grad = np.ones(3)
+    with pytest.raises(ValueError, match=r"^backward: .*\(3,\).*\(2,\)") as info:
+        y.backward()
+    assert "MulConstant" not in str(info.value)
+    y.grad = 1.0
+    with pytest.raises(TypeError, match=r"backward: .*float"):
+        y.backward()
+    y.grad = Variable(np.full(2, 3.0))  # the right shape, as a Variable: honoured
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, [6.0, 6.0])
+
+
+def test_uint8_minus_one_is_numpy_s_result():
+    a = np.array([5], np.uint8)
+    y = Variable(a) - 1
+    assert y.dtype == np.uint8 and y.data.tolist() == [4]
+    np.testing.assert_array_equal(y.data, a - 1)
+
+
+_INT_DTYPES = [np.uint8, np.int8, np.uint32, np.int32, np.int64, np.bool_]
+_OPERATORS = [
+    ("add", lambda a, b: a + b), ("sub", lambda a, b: a - b), ("mul", lambda a, b: a * b),
+    ("truediv", lambda a, b: a / b), ("pow", lambda a, b: a**b),
+]
+_CONSTANTS = [1, -1, 2, 300, 2.5, np.uint8(1), np.int64(-1), np.float64(0.5)]
+
+
+@pytest.mark.parametrize("dtype", _INT_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name, op", _OPERATORS, ids=[n for n, _ in _OPERATORS])
+@pytest.mark.parametrize("side", ["x op c", "c op x"])
+def test_integer_operators_with_numbers_behave_as_numpy(dtype, name, op, side):
+    a = np.array([5, 3], dtype=dtype)
+    for c in _CONSTANTS:
+        if side == "x op c":
+            f = lambda u, c=c: op(u, c)  # noqa: E731
+        else:
+            f = lambda u, c=c: op(c, u)  # noqa: E731
+        with np.errstate(all="ignore"):
+            try:
+                expected, error = f(a), None
+            except Exception as e:  # whatever NumPy raises, we must raise too
+                expected, error = None, type(e)
+            if error is not None:
+                with pytest.raises(error):
+                    f(Variable(a))
+                continue
+            got = f(Variable(a))
+        expected = np.asarray(expected)
+        assert got.dtype == expected.dtype, (c, got.dtype, expected.dtype)
+        np.testing.assert_array_equal(got.data, expected, err_msg=f"constant {c!r}")
+
+
+def test_keep_dtype():
+    from zerograd.core import keep_dtype
+
+    x32 = np.ones(2, np.float32)
+    assert keep_dtype(x32.astype(np.float64), x32).dtype == np.float32
+    u8 = np.ones(2, np.uint8)
+    assert keep_dtype(u8 / 2, u8).dtype == np.float64  # integers keep NumPy's result
+
+
+# =========================================================================================
+# retain_grad, accumulation and cutting, on the new engine
+# =========================================================================================
+def test_retain_grad_twice_accumulates_without_counting_stale_gradients_again():
+    x = Variable(np.array(2.0))
+    a = square(x)
+    y = a * 3.0
+    y.backward(retain_grad=True)
+    y.backward(retain_grad=True)  # y.grad is ones from the first call: the same seed
+    assert float(x.grad.data) == 2 * 12.0  # each pass adds 12, stale a.grad is not re-sent
+    assert float(a.grad.data) == 2 * 3.0
+    assert float(y.grad.data) == 1.0
+
+
+def test_unchain_backward_stops_other_graphs_through_the_cut():
+    x = Variable(np.array(2.0))
+    a = square(x)
+    h = a * 2.0
+    z = a * 5.0  # another user of a, recorded before the cut
+    h.unchain_backward()
+    assert a.creator is None
+    z.backward()
+    assert x.grad is None  # nothing flows past the cut
+
+
+def test_backward_reading_an_unused_dropped_output_still_gets_it(no_gc):
+    class SinCos(Function):  # declares nothing: keeps inputs and outputs
+        def forward(self, x):
+            return np.sin(x), np.cos(x)
+
+        def backward(self, gs, gc_):
+            s, c = self.outputs[0](), self.outputs[1]()
+            return gs * c - gc_ * s  # d/dx (sin, cos) = (cos, -sin)
+
+    x = Variable(np.array([0.3, 1.2]))
+    s, c = SinCos()(x)
+    del c  # unused and gone: its gradient is zeros, but backward reads its value
+    (s * 2.0).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 2.0 * np.cos(x.data))
+
+
+def test_graph_walkers_see_shapes_constants_and_the_same_stand_ins():
+    from zerograd.core import output_meta
+
+    x = Variable(np.ones((2, 3), dtype=np.float32))
+    c = np.full(3, 2.0, dtype=np.float32)
+    h = F.sin(x) * 2.0
+    y = h + c  # Add keeps nothing for backward; h is gone after this
+    del h
+    add = y.creator
+    a, const = add.inputs
+    assert a.data is None and a.shape == (2, 3) and a.dtype == np.float32 and a.ndim == 2
+    assert a.size == 6 and len(a) == 2 and "not kept" in repr(a)
+    assert add.inputs[0] is a  # the same stand-in each time, while add lives
+    mul = a.creator
+    assert type(mul).__name__ == "MulConstant" and mul.outputs[0]() is a
+    np.testing.assert_array_equal(const.data, c)  # a constant stays: exporters need it
+    assert output_meta(mul) == [((2, 3), np.dtype(np.float32))]
+    assert mul._output_meta == output_meta(mul)
+    s, _ = _TwoOutputs()(x * 1.0)  # the second output is gone
+    assert output_meta(s.creator) == [((2, 3), np.dtype(np.float32))] * 2

@@ -283,3 +283,95 @@ def test_errors():
         FT.jvp(F.sin, (np.ones(3),), (np.ones(2),))
     with pytest.raises(ValueError, match="1 primals but 2 tangents"):
         FT.hvp(_f, (np.ones(3),), (np.ones(3), np.ones(3)))
+
+
+# ---- built on zerograd.grad: no .grad juggling, no cut creators, batched Jacobians -------
+def _spy(log):
+    from zerograd import Function
+
+    class Spy(Function):
+        saves = ()
+
+        def forward(self, x):
+            return x.copy()
+
+        def backward(self, gy):
+            log.append("spy")
+            return gy
+
+    return Spy()
+
+
+def test_transforms_do_not_run_the_graph_behind_closed_over_variables():
+    log = []
+    W = Parameter(np.array([1.0, 2.0]))
+    h = _spy(log)(W) * 3.0  # a graph the transform must not walk
+    g = FT.grad(lambda x: (x * h).sum())(np.array([1.0, 1.0]))
+    _close(g, [3.0, 6.0])
+    assert log == [] and W.grad is None and h.grad is None
+    assert type(h.creator).__name__ == "MulConstant"
+
+
+def test_the_caller_variable_keeps_its_creator_during_the_transform():
+    x = Variable(np.array([0.5, 1.0]))
+    h = F.sin(x)
+    creator = h.creator
+    seen = []
+
+    def f(v):
+        seen.append(h.creator is creator)  # nothing is cut while the transform runs
+        return (v * v).sum()
+
+    g = FT.grad(f)(h)
+    assert seen == [True] and h.creator is creator
+    _close(g, 2 * np.sin(x.data))
+    g.sum().backward()  # and the result leads back to x through h's creator
+    np.testing.assert_allclose(x.grad.data, 2 * np.cos(x.data))
+
+
+@pytest.mark.parametrize("chunk_size", [None, 1, 2, 5, 100])
+def test_jacobian_chunks_agree_with_torch(chunk_size, rng):
+    torch = pytest.importorskip("torch")
+    W = rng.standard_normal((5, 3))
+    x = rng.standard_normal(3)
+
+    def f(x):
+        return F.tanh(F.matmul(W, F.reshape(x, (3, 1)))) * x.sum() + 1.0
+
+    def tf(x):
+        return torch.tanh(torch.tensor(W) @ x.reshape(3, 1)) * x.sum() + 1.0
+
+    J = FT.jacobian(f, chunk_size=chunk_size)(x)
+    _close(J, torch.func.jacrev(tf)(torch.tensor(x)))
+
+
+@pytest.mark.parametrize("chunk_size, passes", [(None, 1), (4, 3), (1, 12)])
+def test_jacobian_walks_the_graph_once_per_chunk(chunk_size, passes, monkeypatch, rng):
+    from zerograd import core
+
+    calls = []
+    real = core.grad
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("is_grads_batched"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core, "grad", counting)
+    x = rng.standard_normal((3, 4))
+    J = FT.jacobian(lambda x: F.exp(x) * 2.0 - x, chunk_size=chunk_size)(x)
+    assert calls == [True] * passes  # not one pass per output element (12)
+    expected = np.diag((2 * np.exp(x) - 1).ravel()).reshape(3, 4, 3, 4)
+    _close(J, expected)
+
+
+def test_jacobian_of_a_jacobian_is_differentiable(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal(3)
+    H = FT.jacobian(FT.jacobian(lambda x: F.sin(x) * x.sum()), chunk_size=2)(x)
+    T = torch.func.jacrev(torch.func.jacrev(lambda x: x.sin() * x.sum()))(torch.tensor(x))
+    _close(H, T)
+
+
+def test_jacobian_chunk_size_is_checked():
+    with pytest.raises(ValueError, match="chunk_size must be a positive int"):
+        FT.jacobian(F.sin, chunk_size=0)

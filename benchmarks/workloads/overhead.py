@@ -5,6 +5,10 @@ tanh, neg, repeated) on a one-element float32 array, timed forward only (the gra
 recorded, then dropped) and forward+backward. On one element the arithmetic is nothing:
 what is measured is the framework's cost per operation, in microseconds.
 
+The cases ``tanh``, ``sigmoid``, ``sin``, ``relu`` and ``mul`` time a chain of 1,000
+calls of that one function on shape ``(1,)`` (``mul``: by the constant 0.999), so that
+each unary function's overhead can be compared with PyTorch's on its own.
+
 The numpy floor makes the same 1,000 ufunc calls forward, and for the backward keeps
 the values it needs and applies the chain rule by hand (about 600 more ufunc calls).
 """
@@ -16,7 +20,8 @@ from common import Skip, import_torch, median, require_zerograd, time_calls
 
 NAME = "overhead"
 FRAMEWORKS = ("zerograd", "torch", "numpy")
-CASES = ("shape ()", "shape (1,)")
+UNARY = ("tanh", "sigmoid", "sin", "relu", "mul")
+CASES = ("shape ()", "shape (1,)", *UNARY)
 GROUPS = [list(CASES)]
 
 N_OPS = 1000
@@ -115,7 +120,92 @@ def _numpy(shape):
     return forward, forward_backward
 
 
+# ---- one function, 1,000 times ---------------------------------------------------------
+def _unary_zerograd(name):
+    (Variable,) = require_zerograd("core.Variable")
+    (F,) = require_zerograd_module("functions")
+    fn = {
+        "tanh": F.tanh, "sigmoid": F.sigmoid, "sin": F.sin, "relu": F.relu,
+        "mul": lambda y: y * 0.999,
+    }[name]
+    x = Variable(np.full((1,), 0.5, dtype=np.float32))
+    return _unary_pair(x, fn, lambda y: y.backward(), lambda: x.cleargrad())
+
+
+def _unary_torch(name):
+    torch = import_torch()
+    fn = {
+        "tanh": torch.tanh, "sigmoid": torch.sigmoid, "sin": torch.sin, "relu": torch.relu,
+        "mul": lambda y: y * 0.999,
+    }[name]
+    x = torch.full((1,), 0.5, dtype=torch.float32, requires_grad=True)
+
+    def clear():
+        x.grad = None
+
+    return _unary_pair(x, fn, lambda y: y.backward(), clear)
+
+
+def _unary_pair(x, fn, backward, clear):
+    def chain():
+        y = x
+        for _ in range(N_OPS):
+            y = fn(y)
+        return y
+
+    def forward():
+        chain()
+
+    def forward_backward():
+        backward(chain())
+        clear()
+
+    return forward, forward_backward
+
+
+def _unary_numpy(name):
+    x = np.full((1,), 0.5, dtype=np.float32)
+    f, df = {  # df(x, y): dy/dx from the saved input or output
+        "tanh": (np.tanh, lambda x, y: 1.0 - y * y),
+        "sigmoid": (lambda x: 1.0 / (1.0 + np.exp(-x)), lambda x, y: y * (1.0 - y)),
+        "sin": (np.sin, lambda x, y: np.cos(x)),
+        "relu": (lambda x: np.maximum(x, 0.0), lambda x, y: x > 0),
+        "mul": (lambda x: x * 0.999, lambda x, y: 0.999),
+    }[name]
+
+    def forward():
+        y = x
+        for _ in range(N_OPS):
+            y = f(y)
+        return y
+
+    def forward_backward():
+        saved = []
+        y = x
+        for _ in range(N_OPS):
+            out = f(y)
+            saved.append((y, out))
+            y = out
+        g = np.ones_like(y)
+        for a, b in reversed(saved):
+            g = g * df(a, b)
+        return g
+
+    return forward, forward_backward
+
+
+def require_zerograd_module(name: str):
+    """``zerograd.<name>`` as a module (Skip if it cannot be imported)."""
+    import importlib
+
+    try:
+        return (importlib.import_module(f"zerograd.{name}"),)
+    except ImportError as e:
+        raise Skip(f"zerograd.{name} not available yet ({type(e).__name__})") from None
+
+
 _IMPLS = {"zerograd": _zerograd, "torch": _torch, "numpy": _numpy}
+_UNARY_IMPLS = {"zerograd": _unary_zerograd, "torch": _unary_torch, "numpy": _unary_numpy}
 
 
 def run(framework: str, cases, quick: bool) -> dict:
@@ -125,7 +215,10 @@ def run(framework: str, cases, quick: bool) -> dict:
     out = {}
     for case in cases:
         try:
-            forward, forward_backward = _IMPLS[framework](_SHAPES[case])
+            if case in UNARY:
+                forward, forward_backward = _UNARY_IMPLS[framework](case)
+            else:
+                forward, forward_backward = _IMPLS[framework](_SHAPES[case])
         except Skip as e:
             out[case] = e
             continue
@@ -144,4 +237,6 @@ def run(framework: str, cases, quick: bool) -> dict:
 
 def zerograd_step(case: str = "shape ()"):
     """One forward+backward of the 1,000-op chain in zerograd (for profiling.py)."""
+    if case in UNARY:
+        return _unary_zerograd(case)[1]
     return _zerograd(_SHAPES[case])[1]

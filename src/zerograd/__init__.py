@@ -12,6 +12,8 @@ Example:
     >>> y.backward()
     >>> x.grad
     variable(3.297442541400256)
+    >>> zerograd.grad(F.square(F.exp(F.square(x))), x)   # returned, .grad untouched
+    (variable(3.297442541400256),)
 """
 
 __version__ = "0.1.0"
@@ -40,6 +42,7 @@ from zerograd.core import (  # noqa: E402
     Variable,
     as_array,
     as_variable,
+    grad,  # the engine's gradients; zerograd.functional.grad(f) is the transform
 )
 from zerograd.dataloaders import DataLoader, SeqDataLoader  # noqa: E402
 from zerograd.datasets import Dataset  # noqa: E402
@@ -57,6 +60,7 @@ __all__ = [
     "test_mode",
     "as_array",
     "as_variable",
+    "grad",
     "seed",
     "Layer",
     "Model",

@@ -1,5 +1,6 @@
 """Functional transforms, as in JAX and ``torch.func``: grad, value_and_grad, jacobian,
-hessian, hvp, jvp and vjp, built on the engine's reverse mode.
+hessian, hvp, jvp and vjp, built on the engine's reverse mode (:func:`zerograd.grad`,
+which returns gradients instead of storing them in ``.grad``).
 
 A transform takes a function of arrays or Variables and returns derivatives as
 **Variables** (read ``.data`` for the array). They are recorded with
@@ -29,9 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from zerograd import core
 from zerograd.config import enable_backprop_var, using_config
 from zerograd.core import Function, Variable, as_array, as_variable
 from zerograd.cuda import get_array_module, is_cupy_array
+from zerograd.functions.array import concat
 
 __all__ = ["grad", "value_and_grad", "jacobian", "hessian", "hvp", "jvp", "vjp"]
 
@@ -43,21 +46,14 @@ class _Identity(Function):
     """Links a transform's private leaf to the caller's Variable, so that the caller
     can differentiate through the transform."""
 
+    saves = ()
+    elementwise = True
+
     def forward(self, x):
         return x
 
     def backward(self, gy):
         return gy  # d/dx x = 1
-
-
-class _Stack(Function):
-    """Stack same-shaped arrays along a new first axis (the rows of a Jacobian)."""
-
-    def forward(self, *xs):
-        return get_array_module(xs[0]).stack(xs)
-
-    def backward(self, gy):
-        return tuple(gy[i] for i in range(len(self.inputs)))  # each row goes back whole
 
 
 def _normalize_argnums(name: str, argnums, nargs: int) -> tuple[tuple, bool]:
@@ -101,56 +97,13 @@ def _leaf(name: str, value: Any, link: bool) -> Variable:
     return Variable(data)
 
 
-def _reachable(root: Variable) -> list:
-    """Every Variable the backward pass from ``root`` can write a ``grad`` to."""
-    seen_vars = {id(root)}
-    out = [root]
-    seen_funcs = set()
-    stack = [root.creator] if root.creator is not None else []
-    while stack:
-        f = stack.pop()
-        candidates = list(f.inputs) + [ref() for ref in f.outputs]
-        for x in candidates:
-            if x is None or id(x) in seen_vars:
-                continue
-            seen_vars.add(id(x))
-            out.append(x)
-            creator = x.creator
-            if creator is not None and id(creator) not in seen_funcs:
-                seen_funcs.add(id(creator))
-                stack.append(creator)
-    return out
-
-
-def _zeros_like(v: Variable) -> Variable:
-    return as_variable(get_array_module(v.data).zeros_like(v.data))
-
-
-def _backprop(root: Variable, cotangent, leaves: Sequence, create_graph: bool) -> list:
-    """The gradients of ``root`` (seeded with ``cotangent``, ones if None) with respect
-    to ``leaves``, as Variables (zeros where there is no dependence).
-
-    Like ``torch.autograd.grad``: the pass stops at the leaves and every ``grad`` it
-    writes on the way is put back as it was.
-    """
-    cut = [(leaf, leaf.creator) for leaf in leaves]
-    for leaf, _ in cut:
-        leaf.creator = None  # the pass stops here
-    try:
-        saved = [(v, v.grad) for v in _reachable(root)]
-        try:
-            for v, _ in saved:
-                v.grad = None
-            root.grad = cotangent
-            root.backward(create_graph=create_graph)
-            grads = [leaf.grad if leaf.grad is not None else _zeros_like(leaf) for leaf in leaves]
-        finally:
-            for v, g in saved:
-                v.grad = g
-    finally:
-        for leaf, creator in cut:
-            leaf.creator = creator
-    return grads
+def _gradients(ys: Sequence, cotangents, leaves: Sequence, create_graph: bool) -> list:
+    """The gradients of ``ys`` (seeded with ``cotangents``: None for ones, or one per
+    output) with respect to ``leaves``, as Variables: zeros where there is no
+    dependence. Nothing's ``grad`` is touched, and the graph stays usable."""
+    return list(
+        core.grad(ys, leaves, cotangents, create_graph=create_graph, retain_graph=True)
+    )
 
 
 def _as_outputs(ys) -> tuple[list, bool]:
@@ -158,22 +111,6 @@ def _as_outputs(ys) -> tuple[list, bool]:
     if isinstance(ys, (tuple, list)):
         return [as_variable(y) for y in ys], False
     return [as_variable(ys)], True
-
-
-def _inner(xs: list, vs: list) -> Variable:
-    """``sum_i <xs[i], vs[i]>`` as one scalar Variable (differentiable)."""
-    total = None
-    for x, v in zip(xs, vs):
-        term = (x * v).sum()
-        total = term if total is None else total + term
-    return total
-
-
-def _root(ys: list, cotangents: list):
-    """One Variable and its seed gradient to backprop ``cotangents`` from all of ``ys``."""
-    if len(ys) == 1:
-        return ys[0], cotangents[0]
-    return _inner(ys, cotangents), None
 
 
 def _primals_and_tangents(name: str, primals, tangents, keep: bool):
@@ -292,7 +229,7 @@ def value_and_grad(f: Callable, argnums=0, has_aux: bool = False) -> Callable:
                     )
                 out, aux = out
             y = _scalar("value_and_grad", out)
-            grads = _backprop(y, None, leaves, create_graph=keep)
+            grads = _gradients([y], None, leaves, create_graph=keep)
         grads = grads[0] if single else tuple(grads)
         y = _detach(y, keep)
         return ((y, aux) if has_aux else y), grads
@@ -364,17 +301,27 @@ def vjp(f: Callable, *primals):
         cts = [_cotangent("vjp", ct, y, k) for k, (y, ct) in enumerate(zip(ys, cts))]
         record = enable_backprop_var.get()
         with using_config("enable_backprop", True):
-            root, seed = _root(ys, cts)
-            grads = _backprop(root, seed, leaves, create_graph=record)
+            grads = _gradients(ys, cts, leaves, create_graph=record)
         return tuple(grads)
 
     ys_out = [_detach(y, keep) for y in ys]
     return (ys_out[0] if single else tuple(ys_out)), vjp_fn
 
 
-def jacobian(f: Callable, argnums=0) -> Callable:
-    """Make a function returning the Jacobian of ``f`` by reverse mode (one backward
-    pass per output element).
+def jacobian(f: Callable, argnums=0, chunk_size: int | None = None) -> Callable:
+    """Make a function returning the Jacobian of ``f`` by reverse mode.
+
+    The rows of the Jacobian of an output ``y`` are the vector-Jacobian products with
+    the unit vectors of ``y``'s shape. They go through the graph together, as a batch
+    of cotangents in one backward pass (``zerograd.grad(..., is_grads_batched=True)``):
+    elementwise functions handle the whole batch at once, others one row at a time
+    within the same pass. ``chunk_size`` bounds how many rows share a pass (memory
+    grows with it).
+
+    Args:
+        f: returns a Variable/array or a tuple of them.
+        argnums: int or tuple of ints, the arguments to differentiate with respect to.
+        chunk_size: rows per backward pass; None for all of them in one pass.
 
     Returns:
         A function returning Variables of shape ``y.shape + x.shape``: one for an int
@@ -387,6 +334,10 @@ def jacobian(f: Callable, argnums=0) -> Callable:
         variable([[2. 0.]
                   [0. 4.]])
     """
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(
+            f"jacobian: chunk_size must be a positive int or None, got {chunk_size!r}"
+        )
 
     def wrapper(*args):
         keep = enable_backprop_var.get()  # record the result's graph only if asked
@@ -395,27 +346,39 @@ def jacobian(f: Callable, argnums=0) -> Callable:
             ys, single_out = _as_outputs(f(*args))
             result = []
             for y in ys:
-                xp = get_array_module(y.data)
-                rows = [[] for _ in leaves]
-                for k in range(y.size):
-                    onehot = xp.zeros(y.size, dtype=y.dtype)
-                    onehot[k] = 1
-                    seed = Variable(onehot.reshape(y.shape), requires_grad=False)
-                    for row, g in zip(rows, _backprop(y, seed, leaves, create_graph=keep)):
-                        row.append(g)
-                per_arg = []
-                for leaf, row in zip(leaves, rows):
-                    if not row:  # y has no elements
-                        J = as_variable(xp.zeros(y.shape + leaf.shape, dtype=leaf.dtype))
-                    else:
-                        J = _Stack()(*row).reshape(y.shape + leaf.shape)
-                    per_arg.append(J)
+                per_arg = _jacobian_rows(y, leaves, chunk_size, keep)
                 result.append(per_arg[0] if single_arg else tuple(per_arg))
         if not keep:
             result = [_tree_detach(r) for r in result]
         return result[0] if single_out else tuple(result)
 
     return wrapper
+
+
+def _jacobian_rows(y: Variable, leaves: list, chunk_size, keep: bool) -> list:
+    """d y / d leaf for each leaf, shaped ``y.shape + leaf.shape``: batches of unit
+    cotangents, one backward pass per batch."""
+    xp = get_array_module(y.data)
+    m = y.size
+    if m == 0:
+        return [as_variable(xp.zeros(y.shape + x.shape, dtype=x.dtype)) for x in leaves]
+    step = m if chunk_size is None else chunk_size
+    blocks = [[] for _ in leaves]
+    for start in range(0, m, step):
+        stop = min(start + step, m)
+        seed = xp.zeros((stop - start, m), dtype=y.dtype)
+        seed[xp.arange(stop - start), xp.arange(start, stop)] = 1
+        seed = seed.reshape((stop - start,) + y.shape)
+        grads = core.grad(
+            y, leaves, seed, create_graph=keep, retain_graph=True, is_grads_batched=True
+        )
+        for block, g in zip(blocks, grads):
+            block.append(g)
+    out = []
+    for x, block in zip(leaves, blocks):
+        J = block[0] if len(block) == 1 else concat(block, axis=0)
+        out.append(J.reshape(y.shape + x.shape))
+    return out
 
 
 def _tree_detach(r):
@@ -463,8 +426,9 @@ def hvp(f: Callable, primals, tangents):
     leaves, vs, single = _primals_and_tangents("hvp", primals, tangents, keep)
     with using_config("enable_backprop", True):
         y = _scalar("hvp", f(*leaves))
-        grads = _backprop(y, None, leaves, create_graph=True)
-        hv = _backprop(_inner(grads, vs), None, leaves, create_graph=keep)
+        grads = _gradients([y], None, leaves, create_graph=True)
+        # H v is the vector-Jacobian product of the gradient with v (H is symmetric).
+        hv = _gradients(grads, vs, leaves, create_graph=keep)
     y = _detach(y, keep)
     return y, (hv[0] if single else tuple(hv))
 
@@ -495,9 +459,8 @@ def jvp(f: Callable, primals, tangents):
     with using_config("enable_backprop", True):
         ys, single = _as_outputs(f(*leaves))
         us = [Variable(get_array_module(y.data).zeros_like(y.data)) for y in ys]
-        root, seed = _root(ys, us)
-        grads = _backprop(root, seed, leaves, create_graph=True)  # J^T u, linear in u
-        tangents_out = _backprop(_inner(grads, vs), None, us, create_graph=keep)
+        grads = _gradients(ys, us, leaves, create_graph=True)  # J^T u, linear in u
+        tangents_out = _gradients(grads, vs, us, create_graph=keep)  # d/du <J^T u, v>
     ys = [_detach(y, keep) for y in ys]
     if single:
         return ys[0], tangents_out[0]

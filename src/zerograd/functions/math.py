@@ -82,6 +82,7 @@ __all__ = [
 
 
 class Square(Function):
+    saves = ("inputs",)
     def forward(self, x):
         return x * x
 
@@ -91,6 +92,7 @@ class Square(Function):
 
 
 class Exp(Function):
+    saves = ("outputs",)
     def forward(self, x):
         return get_array_module(x).exp(x)
 
@@ -100,6 +102,7 @@ class Exp(Function):
 
 
 class Log(Function):
+    saves = ("inputs",)
     def forward(self, x):
         return get_array_module(x).log(x)
 
@@ -109,6 +112,7 @@ class Log(Function):
 
 
 class Sin(Function):
+    saves = ("inputs",)
     def forward(self, x):
         return get_array_module(x).sin(x)
 
@@ -118,6 +122,7 @@ class Sin(Function):
 
 
 class Cos(Function):
+    saves = ("inputs",)
     def forward(self, x):
         return get_array_module(x).cos(x)
 
@@ -127,6 +132,7 @@ class Cos(Function):
 
 
 class Tanh(Function):
+    saves = ("outputs",)
     def forward(self, x):
         return get_array_module(x).tanh(x)
 
@@ -136,6 +142,7 @@ class Tanh(Function):
 
 
 class Sqrt(Function):
+    saves = ("outputs",)
     def forward(self, x):
         return get_array_module(x).sqrt(x)
 
