@@ -372,7 +372,10 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer=None, *, schedule=
                     f"{saved['batch_size']}, this loader has {batch_size}"
                 )
             state = _decode(saved["state"], arrays)
-            copy.copy(loader).load_state_dict(state)  # a dry run: the copy takes it
+            # A dry run on a copy that shares the data but not the generator, which
+            # load_state_dict restores in place.
+            dataset = getattr(loader, "dataset", None)
+            copy.deepcopy(loader, {id(dataset): dataset}).load_state_dict(state)
         except (KeyError, TypeError, ValueError) as e:
             raise fail(f"loader {name!r}", e) from None
         loader_states[name] = (loader, state)

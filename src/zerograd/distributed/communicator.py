@@ -222,14 +222,13 @@ class Communicator:
             >>> Communicator().seed(0)   # a world of one: the same as zerograd.seed(0)
         """
         from zerograd import random
-        from zerograd.functions import dropout
 
         random.seed_weights(n)
         if n is None or self.rank == 0:
-            dropout.seed(n)
+            random.seed_dropout(n)
         else:
             state = np.random.SeedSequence([int(n), self.rank]).generate_state(1)
-            dropout.seed(int(state[0]))
+            random.seed_dropout(int(state[0]))
 
     def select_gpu(self) -> int:
         """Make GPU ``local_rank % (GPUs on this machine)`` CuPy's current device, so
