@@ -66,8 +66,11 @@ def _quote(text: str) -> str:
 
 def _variable_label(v, verbose: bool) -> str:
     name = "" if v.name is None else str(v.name)
-    if verbose and v.data is not None:
-        details = f"{v.shape} {v.dtype}"
+    # An intermediate that no function kept is a stand-in without data that still
+    # knows its shape and dtype; a Variable whose data is None knows neither.
+    shape, dtype = getattr(v, "shape", None), getattr(v, "dtype", None)
+    if verbose and shape is not None:
+        details = f"{shape} {dtype}"
         name = f"{name}: {details}" if name else details
     return name
 
