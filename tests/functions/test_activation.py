@@ -8,7 +8,8 @@ import pytest
 import zerograd.functions as F
 from zerograd import Variable
 from zerograd.cuda import as_numpy
-from zerograd.functions.activation import _erf, _normal_cdf
+from zerograd.functions.activation import _normal_cdf
+from zerograd.functions.math import _erf
 from zerograd.testing import check_backward, check_double_backward, check_function
 
 try:  # the oracle for check_function's comparisons; those are skipped without it
