@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from zerograd.core import Function, Variable, as_variable
 from zerograd.cuda import get_array_module
+from zerograd.functions._arrays import as_dtype, as_float
 from zerograd.functions.array import sum
-from zerograd.functions.gradient import apply, as_dtype
+from zerograd.functions.gradient import apply
 from zerograd.functions.math import _SQRT_HALF, _erfc_nonnegative, exp, tanh
 from zerograd.utils.shape import normalize_axis
 
@@ -62,11 +61,6 @@ __all__ = [
 _SIGMOID_CAP = {2: 10.0, 4: 20.0, 8: 40.0}
 
 
-def _float(x):
-    """x itself if it is a float array, else x as float64 (as NumPy's ufuncs do)."""
-    return x if x.dtype.kind == "f" else x.astype(np.float64)
-
-
 def _sigmoid_array(x):
     """The logistic function of a float array, ``e / (1 + e)`` with ``e = exp(x)``.
 
@@ -84,7 +78,7 @@ def _sigmoid_array(x):
 
 class Sigmoid(Function):
     def forward(self, x):
-        return _sigmoid_array(_float(x))
+        return _sigmoid_array(as_float(x))
 
     def backward(self, gy):
         y = self.outputs[0]()
@@ -168,7 +162,7 @@ class LeakyReLU(Function):
         self.slope = slope
 
     def forward(self, x):
-        x = _float(x)
+        x = as_float(x)
         return as_dtype(get_array_module(x).where(x > 0, x, x * self.slope), x.dtype)
 
     def backward(self, gy):
@@ -215,7 +209,7 @@ class Softmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        x = _float(x)
+        x = as_float(x)
         e = x - x.max(axis=self.axis, keepdims=True)  # shifted: no overflow
         xp.exp(e, out=e)
         e /= e.sum(axis=self.axis, keepdims=True)
@@ -284,7 +278,7 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        x = _float(x)
+        x = as_float(x)
         # (x - max) - log(sum(exp(x - max))): subtracting the max first keeps the
         # largest entries exact (x - logsumexp(x) would round at the scale of x).
         shifted = x - x.max(axis=self.axis, keepdims=True)
@@ -331,7 +325,7 @@ def log_softmax(x, axis=1) -> Variable:
 # ---- softplus ---------------------------------------------------------------------------------
 class Softplus(Function):
     def forward(self, x):
-        x = _float(x)
+        x = as_float(x)
         return as_dtype(get_array_module(x).logaddexp(0, x), x.dtype)  # no overflow
 
     def backward(self, gy):
@@ -343,7 +337,7 @@ class SoftplusGrad(Function):
     """``gy sigmoid(x)``, the gradient of softplus."""
 
     def forward(self, x, gy):
-        gx = _sigmoid_array(_float(x))
+        gx = _sigmoid_array(as_float(x))
         gx *= gy
         return gx
 
@@ -385,7 +379,7 @@ class GELU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        x = _float(x)
+        x = as_float(x)
         if self.approximate == "tanh":
             self.aux = xp.tanh(_TANH_C * (x + _TANH_A * x * x * x))
             return as_dtype(0.5 * x * (1 + self.aux), x.dtype)
@@ -410,7 +404,7 @@ class GELUGrad(Function):
 
     def forward(self, x, gy):
         xp = get_array_module(x)
-        x = _float(x)
+        x = as_float(x)
         if self.approximate == "tanh":
             t = self.aux
             k = _TANH_C * (1 + 3 * _TANH_A * x * x)  # du/dx

@@ -46,7 +46,7 @@ import numpy as np
 from zerograd.config import enable_backprop_var
 from zerograd.core import Function, Variable
 
-__all__ = ["apply", "as_dtype"]
+__all__ = ["apply"]
 
 _ndarray = np.ndarray
 
@@ -79,13 +79,3 @@ def _array(y):
     if isinstance(y, np.generic):
         return np.asarray(y)
     return y  # a CuPy array
-
-
-def as_dtype(y, dtype):
-    """``y`` as an array of ``dtype``: NumPy 1.x turns a 0-d float32 array combined with
-    a Python float into a float64 scalar; NumPy 2 and large arrays need no cast."""
-    if type(y) is _ndarray and y.dtype == dtype:
-        return y
-    if isinstance(y, np.generic):
-        return np.asarray(y, dtype=dtype)
-    return y.astype(dtype, copy=False)

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from zerograd.core import (  # noqa: F401  (re-exported: F.add, F.mul, ...)
     Add,
     AddConstant,
@@ -46,7 +44,8 @@ from zerograd.core import (  # noqa: F401  (re-exported: F.add, F.mul, ...)
     sub,
 )
 from zerograd.cuda import get_array_module
-from zerograd.functions.gradient import apply, as_dtype
+from zerograd.functions._arrays import as_dtype, as_float
+from zerograd.functions.gradient import apply
 
 __all__ = [
     "Add",
@@ -374,8 +373,7 @@ _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 
 class Erf(Function):
     def forward(self, x):
-        if x.dtype.kind != "f":  # integers and booleans: float64, as NumPy's ufuncs do
-            x = x.astype(np.float64)
+        x = as_float(x)  # integers and booleans: float64, as NumPy's ufuncs do
         return as_dtype(_erf(x), x.dtype)
 
     def backward(self, gy):
