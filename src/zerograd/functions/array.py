@@ -18,6 +18,7 @@ import numpy as np
 
 from zerograd.core import Function, Variable, _operand, as_variable
 from zerograd.cuda import get_array_module
+from zerograd.functions.gradient import apply
 from zerograd.utils.shape import normalize_axis, reduced_shape
 from zerograd.utils.shape import sum_to as sum_to_array
 
@@ -65,7 +66,7 @@ class Reshape(Function):
         return x.reshape(self.shape)
 
     def backward(self, gy):
-        return reshape(gy, self.x_shape)  # reshape is linear: undo it
+        return apply(Reshape(self.x_shape), gy)  # reshape is linear: undo it
 
 
 def reshape(x, shape) -> Variable:
@@ -118,7 +119,8 @@ class BroadcastTo(Function):
         return get_array_module(x).broadcast_to(x, self.shape)
 
     def backward(self, gy):
-        return sum_to(gy, self.x_shape)  # each input element fed several outputs: add up
+        # Each input element fed several outputs: add their gradients up.
+        return apply(SumTo(self.x_shape), gy) if gy.shape != self.x_shape else gy
 
 
 def broadcast_to(x, shape) -> Variable:
@@ -144,7 +146,7 @@ class SumTo(Function):
         return sum_to_array(x, self.shape)
 
     def backward(self, gy):
-        return broadcast_to(gy, self.x_shape)
+        return apply(BroadcastTo(self.x_shape), gy) if gy.shape != self.x_shape else gy
 
 
 def sum_to(x, shape) -> Variable:
@@ -172,8 +174,8 @@ class Sum(Function):
 
     def backward(self, gy):
         # d/dx sum = 1 everywhere: put the reduced axes back and broadcast.
-        gy = reshape(gy, reduced_shape(self.x_shape, self.axis, keepdims=True))
-        return broadcast_to(gy, self.x_shape)
+        gy = apply(Reshape(reduced_shape(self.x_shape, self.axis, keepdims=True)), gy)
+        return apply(BroadcastTo(self.x_shape), gy)
 
 
 def sum(x, axis=None, keepdims: bool = False) -> Variable:
@@ -198,10 +200,32 @@ class _Extremum(Function):
         (x,) = self.inputs
         y = self.outputs[0]()
         shape = reduced_shape(x.shape, self.axis, keepdims=True)
-        # Ties share the gradient equally, so that it stays a subgradient that sums to gy.
+        # Ties share the gradient equally, so that it stays a subgradient that sums to gy;
+        # a slice whose extremum is NaN matches nothing and gets 0.
         mask = x.data == y.data.reshape(shape)
-        mask = mask / mask.sum(axis=self.axis, keepdims=True)
-        return broadcast_to(reshape(gy, shape), x.shape) * mask.astype(x.dtype, copy=False)
+        count = mask.sum(axis=self.axis, keepdims=True)
+        xp = get_array_module(count)
+        count = xp.maximum(count, 1).astype(gy.dtype)
+        return apply(ExtremumGrad(self.axis, mask, count), gy)
+
+
+class ExtremumGrad(Function):
+    """max's (or min's) gradient: ``gy / count`` at the elements equal to the extremum
+    (``mask``; ``count`` of them per slice), 0 elsewhere. Linear in gy."""
+
+    def __init__(self, axis, mask, count):
+        self.axis = axis
+        self.mask = mask
+        self.count = count
+
+    def forward(self, gy):
+        return (gy.reshape(self.count.shape) / self.count) * self.mask
+
+    def backward(self, g):
+        (gy,) = self.inputs
+        # The adjoint: gather the masked gradient back over each slice.
+        picked = sum(g * self.mask.astype(g.dtype), axis=self.axis, keepdims=True)
+        return reshape(picked / self.count, gy.shape)
 
 
 class Max(_Extremum):
@@ -246,7 +270,7 @@ class GetItem(Function):
 
     def backward(self, gy):
         (x,) = self.inputs
-        return GetItemGrad(self.slices, x.shape)(gy)
+        return apply(GetItemGrad(self.slices, x.shape), gy)
 
 
 class GetItemGrad(Function):
@@ -384,13 +408,32 @@ class Clip(Function):
 
     def backward(self, gy):
         (x,) = self.inputs
-        xp = get_array_module(x.data)
-        inside = xp.ones(x.shape, dtype=bool)
-        if self.x_min is not None:
-            inside &= x.data >= self.x_min
-        if self.x_max is not None:
-            inside &= x.data <= self.x_max
-        return gy * inside.astype(x.dtype)  # d/dx clip = 1 inside [x_min, x_max], else 0
+        # d/dx clip = 1 inside [x_min, x_max], else 0
+        return apply(ClipGrad(self.x_min, self.x_max), x, gy)
+
+
+class ClipGrad(Function):
+    """``gy`` where ``x_min <= x <= x_max`` (bounds included, as PyTorch's clamp), else 0:
+    clip's gradient. Piecewise linear."""
+
+    def __init__(self, x_min, x_max):
+        self.x_min = x_min
+        self.x_max = x_max
+
+    def forward(self, x, gy):
+        if self.x_min is None:
+            inside = x <= self.x_max
+        elif self.x_max is None:
+            inside = x >= self.x_min
+        else:
+            inside = x >= self.x_min
+            inside &= x <= self.x_max
+        return gy * inside
+
+    def backward(self, g):
+        x, gy = self.inputs
+        # Nothing to differentiate in x (piecewise constant); linear in gy.
+        return None, (apply(ClipGrad(self.x_min, self.x_max), x, g) if gy.requires_grad else None)
 
 
 def clip(x, x_min, x_max) -> Variable:
@@ -554,8 +597,8 @@ class Where(Function):
         zero = xp.zeros((), dtype=gz.dtype)
         # d/dx = 1 where the condition holds, d/dy = 1 elsewhere; the engine sums the
         # gradients down to the shapes of x and y.
-        gx = where(self.condition, gz, zero) if x.requires_grad else None
-        gy = where(self.condition, zero, gz) if y.requires_grad else None
+        gx = apply(Where(self.condition), gz, zero) if x.requires_grad else None
+        gy = apply(Where(self.condition), zero, gz) if y.requires_grad else None
         return gx, gy
 
 
