@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from zerograd.core import Function, Variable, as_variable
 from zerograd.cuda import get_array_module
 from zerograd.functions._arrays import as_dtype, as_float
@@ -56,9 +58,9 @@ __all__ = [
 
 # ---- sigmoid ---------------------------------------------------------------------------------
 # Where exp(x) is so large that e / (1 + e) rounds to exactly 1, by dtype size in bytes:
-# exp(10) > 2^11 (float16), exp(20) > 2^24 (float32), exp(40) > 2^53 (float64),
-# exp(50) > 2^64 (long double). Capping x there keeps exp finite.
-_SIGMOID_CAP = {2: 10.0, 4: 20.0, 8: 40.0}
+# exp(20) > 2^24 (float32), exp(40) > 2^53 (float64), exp(50) > 2^64 (long double).
+# Capping x there keeps exp finite.
+_SIGMOID_CAP = {4: 20.0, 8: 40.0}
 
 
 def _sigmoid_array(x):
@@ -67,9 +69,12 @@ def _sigmoid_array(x):
     Accurate to a few roundings everywhere, tails included: outputs near 0 keep their
     relative precision (``0.5 tanh(x / 2) + 0.5``, the book's form, rounds them to 0
     below x = -17 in float32), and x is capped where the ratio is 1 anyway, so exp never
-    overflows. Three passes over memory, as fast as the tanh form in float32 and twice as
-    fast in float64.
+    overflows. Three passes over memory: as fast as the tanh form in float32, twice as
+    fast in float64. float16 is computed in float32 (1 + e would lose the 1 from e = 2^11
+    on), as PyTorch's CPU kernels do.
     """
+    if x.dtype.itemsize < 4:
+        return _sigmoid_array(x.astype(np.float32)).astype(x.dtype)
     xp = get_array_module(x)
     e = xp.exp(xp.minimum(x, _SIGMOID_CAP.get(x.dtype.itemsize, 50.0)))
     e /= e + 1
