@@ -219,7 +219,9 @@ class ExtremumGrad(Function):
         self.count = count
 
     def forward(self, gy):
-        return (gy.reshape(self.count.shape) / self.count) * self.mask
+        gx = self.mask.astype(gy.dtype)  # (a float mask multiplies faster than a boolean)
+        gx *= gy.reshape(self.count.shape) / self.count
+        return gx
 
     def backward(self, g):
         (gy,) = self.inputs
@@ -428,7 +430,8 @@ class ClipGrad(Function):
         else:
             inside = x >= self.x_min
             inside &= x <= self.x_max
-        return gy * inside
+        # A float mask: NumPy multiplies floats by floats faster than by booleans.
+        return gy * inside.astype(gy.dtype)
 
     def backward(self, g):
         x, gy = self.inputs
