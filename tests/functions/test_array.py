@@ -194,10 +194,42 @@ def test_clip_does_not_truncate_integers():
     np.testing.assert_allclose(F.clip(np.arange(5), 1.5, 3.5).data, [1.5, 1.5, 2, 3, 3.5])
 
 
-def test_max_of_a_nan_slice_gives_zero_gradient_there():
+def test_max_of_a_nan_slice_gives_nan_gradient_there_as_torch_amax():
     x = Variable(np.array([[1.0, np.nan, 2.0], [3.0, 1.0, 0.0]]))
     y = F.max(x, axis=1)
-    with np.errstate(all="raise"):
+    with np.errstate(all="raise"):  # no 0 / 0 on the way
         y.backward()
     assert np.isnan(y.data[0]) and y.data[1] == 3.0
-    np.testing.assert_array_equal(x.grad.data, [[0, 0, 0], [1, 0, 0]])
+    np.testing.assert_array_equal(x.grad.data, [[np.nan] * 3, [1, 0, 0]])
+
+
+def test_mean_of_integers_does_not_wrap():
+    # Issue 13 sweep: the sum of int64s wrapped before the division.
+    x = np.full(4, 2**61, dtype=np.int64)
+    y = F.mean(x)
+    assert y.dtype == np.float64 and float(y.data) == 2.0**61
+
+
+def test_mean_of_float16_accumulates_in_float32():
+    x = np.full(100, 1000.0, dtype=np.float16)  # the float16 sum (1e5) overflows
+    y = F.mean(x)
+    assert y.dtype == np.float16 and float(y.data) == 1000.0
+    v = Variable(x)
+    F.mean(v).backward()
+    assert v.grad.dtype == np.float16
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: F.sum(np.ones(3), axis=1), "sum: axis 1 is out of range"),
+    (lambda: F.sum(np.array(1.0), axis=0), "sum: axis 0 is out of range for a 0-d"),
+    (lambda: F.mean(np.ones((2, 2)), axis=(0, 0)), "mean: repeated axis"),
+    (lambda: F.max(np.ones((0, 3)), axis=0), "max: the reduction .* covers no element"),
+    (lambda: F.reshape(np.ones(6), (4,)), r"reshape: .*x.shape=\(6,\)"),
+    (lambda: F.transpose(np.ones((2, 3)), (0,)), "transpose: axes must be a permutation"),
+    (lambda: F.broadcast_to(np.ones(3), (4,)), r"broadcast_to: .*x.shape=\(3,\)"),
+    (lambda: F.get_item(np.ones(3), 5), "get_item: index 5 is out of bounds"),
+    (lambda: F.concat([np.ones(3)], axis=0.5), "concat: axis must be an int"),
+])
+def test_bad_arguments_name_the_function(call, message):
+    with pytest.raises((TypeError, ValueError, IndexError), match=message):
+        call()

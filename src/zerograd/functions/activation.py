@@ -29,11 +29,10 @@ import numpy as np
 
 from zerograd.core import Function, Variable, as_variable
 from zerograd.cuda import get_array_module
-from zerograd.functions._arrays import as_dtype, as_float
+from zerograd.functions._arrays import as_dtype, as_float, check_axes
 from zerograd.functions.array import sum
 from zerograd.functions.gradient import apply
 from zerograd.functions.math import _SQRT_HALF, _erfc_nonnegative, exp, tanh
-from zerograd.utils.shape import normalize_axis
 
 __all__ = [
     "Sigmoid",
@@ -214,10 +213,7 @@ def leaky_relu(x, slope: float = 0.2) -> Variable:
 
 # ---- softmax family -----------------------------------------------------------------------------
 def _axis(op: str, axis, ndim: int):
-    try:
-        return normalize_axis(axis, ndim)
-    except ValueError as e:
-        raise ValueError(f"{op}: {e}") from None
+    return check_axes(op, axis, ndim)
 
 
 class Softmax(Function):

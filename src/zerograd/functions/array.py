@@ -18,8 +18,9 @@ import numpy as np
 
 from zerograd.core import Function, Variable, _operand, as_variable
 from zerograd.cuda import get_array_module
+from zerograd.functions._arrays import check_axes, named_error
 from zerograd.functions.gradient import apply
-from zerograd.utils.shape import normalize_axis, reduced_shape
+from zerograd.utils.shape import reduced_shape
 from zerograd.utils.shape import sum_to as sum_to_array
 
 __all__ = [
@@ -76,11 +77,15 @@ def reshape(x, shape) -> Variable:
         >>> reshape(np.arange(6.0), (2, 3)).shape
         (2, 3)
     """
-    if isinstance(shape, int):
+    if isinstance(shape, (int, np.integer)):
         shape = (shape,)
-    if isinstance(x, Variable) and x.shape == tuple(shape):
+    shape = tuple(shape)
+    if isinstance(x, Variable) and x.shape == shape:
         return x
-    return Reshape(tuple(shape))(x)
+    try:
+        return Reshape(shape)(x)
+    except (TypeError, ValueError) as e:
+        raise named_error("reshape", e, x=np.shape(_data(x))) from None
 
 
 class Transpose(Function):
@@ -104,9 +109,26 @@ def transpose(x, axes=None) -> Variable:
         >>> transpose(np.zeros((2, 3, 4)), (1, 0, 2)).shape
         (3, 2, 4)
     """
+    x = as_variable(x)
     if axes is not None:
         axes = tuple(axes)
+        n = x.ndim
+        valid = (len(axes) == n and _all_ints(axes) and all(-n <= a < n for a in axes)
+                 and sorted(a % n for a in axes) == list(range(n)))
+        if not valid:
+            raise ValueError(
+                f"transpose: axes must be a permutation of the {x.ndim} axes of "
+                f"x.shape={x.shape}, got {axes}"
+            )
     return Transpose(axes)(x)
+
+
+def _all_ints(values) -> bool:
+    return all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
+
+
+def _data(x):
+    return x.data if isinstance(x, Variable) else x
 
 
 # ---- broadcasting ------------------------------------------------------------------------
@@ -131,10 +153,13 @@ def broadcast_to(x, shape) -> Variable:
         variable([[1. 2.]
                   [1. 2.]])
     """
-    shape = tuple(shape)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if isinstance(x, Variable) and x.shape == shape:
         return x
-    return BroadcastTo(shape)(x)
+    try:
+        return BroadcastTo(shape)(x)
+    except (TypeError, ValueError) as e:
+        raise named_error("broadcast_to", e, x=np.shape(_data(x))) from None
 
 
 class SumTo(Function):
@@ -186,7 +211,7 @@ def sum(x, axis=None, keepdims: bool = False) -> Variable:
         variable([3. 3.])
     """
     x = as_variable(x)
-    return Sum(normalize_axis(axis, x.ndim), keepdims)(x)
+    return Sum(check_axes("sum", axis, x.ndim), keepdims)(x)
 
 
 class _Extremum(Function):
@@ -200,12 +225,14 @@ class _Extremum(Function):
         (x,) = self.inputs
         y = self.outputs[0]()
         shape = reduced_shape(x.shape, self.axis, keepdims=True)
-        # Ties share the gradient equally, so that it stays a subgradient that sums to gy;
-        # a slice whose extremum is NaN matches nothing and gets 0.
+        # Ties share the gradient equally, so that it stays a subgradient that sums to gy.
+        # A slice whose extremum is NaN matches nothing: its gradient is NaN (as PyTorch's
+        # amax and amin give), through a count of NaN rather than a division by 0.
         mask = x.data == y.data.reshape(shape)
-        count = mask.sum(axis=self.axis, keepdims=True)
-        xp = get_array_module(count)
-        count = xp.maximum(count, 1).astype(gy.dtype)
+        xp = get_array_module(mask)
+        count = xp.asarray(mask.sum(axis=self.axis, keepdims=True), dtype=gy.dtype)
+        if y.dtype.kind == "f":
+            count[count == 0] = np.nan
         return apply(ExtremumGrad(self.axis, mask, count), gy)
 
 
@@ -247,8 +274,7 @@ def max(x, axis=None, keepdims: bool = False) -> Variable:
         >>> max(np.array([[1.0, 5.0], [3.0, 2.0]]), axis=1)
         variable([5. 3.])
     """
-    x = as_variable(x)
-    return Max(normalize_axis(axis, x.ndim), keepdims)(x)
+    return _extremum(Max, "max", x, axis, keepdims)
 
 
 def min(x, axis=None, keepdims: bool = False) -> Variable:
@@ -258,8 +284,19 @@ def min(x, axis=None, keepdims: bool = False) -> Variable:
         >>> min(np.array([[1.0, 5.0], [3.0, 2.0]]), axis=1)
         variable([1. 2.])
     """
+    return _extremum(Min, "min", x, axis, keepdims)
+
+
+def _extremum(cls, op, x, axis, keepdims):
     x = as_variable(x)
-    return Min(normalize_axis(axis, x.ndim), keepdims)(x)
+    axis = check_axes(op, axis, x.ndim)
+    reduced = range(x.ndim) if axis is None else axis
+    if any(x.shape[a] == 0 for a in reduced):
+        raise ValueError(
+            f"{op}: the reduction over axis={axis} of x.shape={x.shape} covers no element, "
+            f"and an empty set has no {op}imum"
+        )
+    return cls(axis, keepdims)(x)
 
 
 # ---- indexing -------------------------------------------------------------------------------
@@ -321,7 +358,10 @@ def get_item(x, slices) -> Variable:
         >>> x.grad
         variable([2. 0. 1.])
     """
-    return GetItem(_as_index(slices))(x)
+    try:
+        return GetItem(_as_index(slices))(x)
+    except (IndexError, TypeError, ValueError) as e:
+        raise named_error("get_item", e, x=np.shape(_data(x))) from None
 
 
 
@@ -341,12 +381,7 @@ def expand_dims(x, axis) -> Variable:
     x = as_variable(x)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     ndim = x.ndim + len(axes)
-    try:
-        new_axes = normalize_axis(axes, ndim)
-    except ValueError as e:
-        raise ValueError(f"expand_dims: {e} (x.shape={x.shape})") from None
-    if len(new_axes) != len(axes):
-        raise ValueError(f"expand_dims: repeated axis in {axis!r}; give each axis once")
+    new_axes = check_axes("expand_dims", axes, ndim)
     dims = iter(x.shape)
     shape = tuple(1 if i in new_axes else next(dims) for i in range(ndim))
     return reshape(x, shape)
@@ -379,11 +414,37 @@ def average(x, axis=None, keepdims: bool = False) -> Variable:
         >>> average(np.array([[1.0, 2.0], [3.0, 6.0]]), axis=1)
         variable([1.5 4.5])
     """
+    return _average("average", x, axis, keepdims)
+
+
+def _average(op, x, axis, keepdims):
     x = as_variable(x)
-    axis = normalize_axis(axis, x.ndim)
+    axis = check_axes(op, axis, x.ndim)
     axes = range(x.ndim) if axis is None else axis
     count = int(np.prod([x.shape[a] for a in axes]))
+    if x.dtype == np.float16:  # as NumPy: accumulate float16 in float32
+        return _as_type(_average(op, _as_type(x, np.float32), axis, keepdims), np.float16)
+    if x.dtype.kind in "biu":  # as NumPy: the mean of integers in float64 (no wrapping)
+        x = _as_type(x, np.float64)
     return sum(x, axis, keepdims) / count  # d/dx mean = 1/count, through sum and div
+
+
+class _AsType(Function):
+    """A change of dtype; the gradient changes back."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.x_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return apply(_AsType(self.x_dtype), gy)
+
+
+def _as_type(x, dtype):
+    return _AsType(np.dtype(dtype))(x)
 
 
 def mean(x, axis=None, keepdims: bool = False) -> Variable:
@@ -393,7 +454,7 @@ def mean(x, axis=None, keepdims: bool = False) -> Variable:
         >>> mean(np.array([1.0, 2.0, 6.0]))
         variable(3.0)
     """
-    return average(x, axis, keepdims)
+    return _average("mean", x, axis, keepdims)
 
 
 # ---- clip ------------------------------------------------------------------------------------
@@ -508,7 +569,8 @@ def concat(xs, axis: int = 0) -> Variable:
     xs = [as_variable(x) for x in xs]
     if len(xs) and xs[0].ndim == 0:
         raise ValueError("concat: 0-d arrays cannot be concatenated; use stack")
-    axis = normalize_axis(axis, xs[0].ndim)[0] if xs else 0
+    _int_axis("concat", axis)
+    axis = check_axes("concat", axis, xs[0].ndim)[0] if xs else 0
     _check_joinable("concat", xs, axis)
     return Concat(axis)(*xs)
 
@@ -532,7 +594,14 @@ def stack(xs, axis: int = 0) -> Variable:
         )
     xs = [as_variable(x) for x in xs]
     _check_joinable("stack", xs, None)
+    _int_axis("stack", axis)
+    check_axes("stack", axis, xs[0].ndim + 1)
     return concat([expand_dims(x, axis) for x in xs], axis)
+
+
+def _int_axis(op: str, axis) -> None:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
 
 
 class Split(Function):
@@ -572,7 +641,8 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
     x = as_variable(x)
     if x.ndim == 0:
         raise ValueError("split: cannot split a 0-d array; it has no axis")
-    axis = normalize_axis(axis, x.ndim)[0]
+    _int_axis("split", axis)
+    axis = check_axes("split", axis, x.ndim)[0]
     if isinstance(indices_or_sections, (int, np.integer)):
         n = int(indices_or_sections)
         if n <= 0 or x.shape[axis] % n != 0:
