@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import zerograd.functions as F
-from zerograd import Variable
+from zerograd import Variable, test_mode
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
@@ -543,3 +543,333 @@ def check_against_numpy(name, f, reference, *args):
     for a, b in zip(ys, es):
         assert isinstance(a, Variable)
         assert_values(name, a.data, np.asarray(b))
+
+
+# ---- linear algebra -------------------------------------------------------------------------
+@PROFILE
+@given(data=st.data())
+def test_matmul(data):
+    dtype = data.draw(st.sampled_from([np.float32, np.float64, np.int64, np.bool_]),
+                      label="dtype")
+    a = data.draw(arrays(dtype, shapes(max_dims=3, max_side=3), finite=True), label="a")
+    b = data.draw(arrays(dtype, shapes(max_dims=3, max_side=3), finite=True), label="b")
+    check_against_numpy("matmul", F.matmul, np.matmul, a, b)
+
+
+@PROFILE
+@given(data=st.data())
+def test_linear(data):
+    dtype = data.draw(st.sampled_from([np.float32, np.float64, np.int64]), label="dtype")
+    x = data.draw(arrays(dtype, shapes(max_dims=3, max_side=3), finite=True), label="x")
+    W = data.draw(arrays(dtype, shapes(min_dims=1, max_dims=3, max_side=3), finite=True),
+                  label="W")
+    b = data.draw(st.one_of(st.none(), arrays(dtype, shapes(max_dims=2, max_side=3),
+                                              finite=True)), label="b")
+
+    def reference(x, W, b):
+        if W.ndim != 2 or x.ndim == 0:
+            raise ValueError("linear takes W (in, out) and x (..., in)")
+        y = x @ W
+        if b is not None and np.broadcast_shapes(b.shape, y.shape) != y.shape:
+            raise ValueError("b does not fit")
+        return y if b is None else y + b
+
+    check_against_numpy("linear", F.linear, reference, x, W, b)
+
+
+# ---- softmax family -----------------------------------------------------------------------------
+def _softmax_reference(x, axis, log):
+    """In float64 (x's float dtype, or float64 for integers), then rounded once."""
+    out = _real_dtype(x)
+    if x.ndim == 0 and axis not in (None, ()):
+        raise ValueError("no axis")
+    x64 = x.astype(np.float64)
+    shift = np.max(x64, axis=axis, keepdims=True) if x.size else 0
+    z = x64 - shift
+    lse = np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    return (z - lse if log else np.exp(z - lse)).astype(out)
+
+
+@PROFILE
+@given(data=st.data())
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_family(name, data):
+    dtype = data.draw(st.sampled_from(DTYPES), label="dtype")
+    x = data.draw(arrays(dtype, shapes(max_side=3)), label="x")
+    axis = data.draw(st.one_of(st.integers(-3, 2), st.just(None),
+                               st.lists(st.integers(-3, 2), max_size=2).map(tuple)),
+                     label="axis")
+    f = getattr(F, name)
+    status, y = call(f, x, axis)
+    if status == "error":
+        assert_named(y, name)
+        return
+    status_ref, expected = call(_softmax_reference, x, axis, name == "log_softmax")
+    assert status_ref == "ok", f"{name}: returned {y} where the reference raises {expected!r}"
+    assert_values(name, y.data, expected, rtol=tolerance(expected.dtype, 8),
+                  atol=float(np.finfo(expected.dtype).tiny))
+    if torch is None or dtype not in (np.float32, np.float64) or not isinstance(axis, int):
+        return
+    value, (gx,) = zerograd_grad(f, x, axis=axis)
+    torch_f = TF.softmax if name == "softmax" else TF.log_softmax
+    t_value, (t_gx,) = torch_grad(lambda t: torch_f(t, dim=axis), x)
+    assert_close_to_torch(f"{name} value", value, t_value, dtype)
+    assert_close_to_torch(f"{name} gradient", gx, t_gx, dtype)
+
+
+# ---- losses and metrics -----------------------------------------------------------------------
+@PROFILE
+@given(data=st.data())
+def test_mean_squared_error(data):
+    (s0, s1), _ = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3,
+                                                              max_side=3), label="shapes")
+    if data.draw(st.booleans(), label="mismatched shapes"):
+        s1 = s1 + (data.draw(st.integers(2, 4), label="extra axis"),)
+    d0, d1 = data.draw(st.sampled_from(DTYPES), label="d0"), data.draw(
+        st.sampled_from(DTYPES), label="d1")
+    x0, x1 = data.draw(arrays(d0, s0), label="x0"), data.draw(arrays(d1, s1), label="x1")
+
+    def reference(a, b):
+        np.broadcast_shapes(a.shape, b.shape)
+        fa, fb = a.dtype.kind == "f", b.dtype.kind == "f"
+        dtype = np.result_type(a, b) if fa and fb else (a.dtype if fa else b.dtype if fb
+                                                        else np.dtype(np.float64))
+        d = a.astype(np.float64) - b.astype(np.float64)
+        return np.asarray(np.mean(d * d) if d.size else np.nan).astype(dtype)
+
+    status, y = call(F.mean_squared_error, x0, x1)
+    status_ref, expected = call(reference, x0, x1)
+    if status == "error":
+        assert_named(y, "mean_squared_error")
+        return
+    assert status_ref == "ok", f"mean_squared_error: returned {y}, reference {expected!r}"
+    assert_values("mean_squared_error", y.data, expected,
+                  rtol=tolerance(expected.dtype, 64), atol=1e-30)
+
+
+@PROFILE
+@given(data=st.data())
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "softmax_cross_entropy_simple"])
+def test_softmax_cross_entropy(name, data):
+    dtype = data.draw(st.sampled_from(DTYPES), label="dtype")
+    x = data.draw(arrays(dtype, shapes(min_dims=1, max_dims=3, max_side=4)), label="x")
+    n = x.shape[0] if x.ndim else 0
+    c = x.shape[1] if x.ndim > 1 else 0
+    tdtype = data.draw(st.sampled_from([np.int64, np.int8, np.uint8, np.float32, np.bool_]),
+                       label="t dtype")
+    t = data.draw(hnp.arrays(tdtype, data.draw(st.sampled_from([(n,), (n, 1), (n + 1,)]),
+                                               label="t shape"),
+                             elements=hnp.from_dtype(np.dtype(tdtype), min_value=0 if
+                                                     tdtype != np.bool_ else None,
+                                                     max_value=max(c, 1) if tdtype in (
+                                                         np.int64, np.int8) else None,
+                                                     allow_nan=False)
+                             if tdtype in (np.int64, np.int8, np.float32)
+                             else hnp.from_dtype(np.dtype(tdtype))), label="t")
+    f = getattr(F, name)
+    status, y = call(f, x, t)
+    if status == "error":
+        assert_named(y, name)
+        return
+    # accepted: (N, C) logits and N integer labels in [0, C)
+    assert x.ndim == 2 and t.shape == (n,) and t.dtype.kind in "iu"
+    assert n == 0 or (t.min() >= 0 and t.max() < c)
+    x64 = x.astype(np.float64)
+    if n:
+        z = x64 - x64.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(z).sum(axis=1))
+        expected = np.mean(lse - z[np.arange(n), t])
+    else:
+        expected = np.nan
+    expected = np.asarray(expected).astype(_real_dtype(x))
+    assert_values(name, y.data, expected, rtol=tolerance(expected.dtype, 64), atol=1e-30)
+    if torch is not None and dtype in (np.float32, np.float64) and n:
+        value, (gx, _) = zerograd_grad(lambda v, w: f(v, w.data), x, t)
+        t_value, (t_gx, _) = torch_grad(lambda a, b: TF.cross_entropy(a, b.long()), x,
+                                        t.astype(np.float64))
+        assert_close_to_torch(f"{name} value", value, t_value, dtype)
+        assert_close_to_torch(f"{name} gradient", gx, t_gx, dtype)
+
+
+@PROFILE
+@given(data=st.data())
+@pytest.mark.parametrize("name", ["sigmoid_cross_entropy", "binary_cross_entropy"])
+def test_binary_cross_entropies(name, data):
+    dtype = data.draw(st.sampled_from(DTYPES), label="dtype")
+    x = data.draw(arrays(dtype, shapes(max_dims=2, max_side=4)), label="x")
+    t_shape = data.draw(st.sampled_from([x.shape, (x.size,), (x.size + 1,)]), label="t shape")
+    t = data.draw(hnp.arrays(np.float64, t_shape, elements=st.sampled_from([0.0, 1.0, 0.25])),
+                  label="t")
+    f = getattr(F, name)
+    status, y = call(f, x, t)
+    if status == "error":
+        assert_named(y, name)
+        return
+    assert t.size == x.size, f"{name}: accepted {t.size} targets for {x.size} inputs"
+    out = _real_dtype(x)
+    p = x.astype(np.float64).ravel()
+    tt = t.astype(out).astype(np.float64).ravel()
+    if name == "sigmoid_cross_entropy":
+        with np.errstate(all="ignore"):
+            terms = np.maximum(p, 0) - p * tt + np.log1p(np.exp(-np.abs(p)))
+    else:
+        assert not (p < 0).any() and not (p > 1).any() and not np.isnan(p).any(), (
+            f"{name}: accepted p outside [0, 1]: {p}")
+        with np.errstate(all="ignore"):  # 1 - p in x's dtype, as PyTorch computes it
+            logp = np.maximum(np.log(p), -100)
+            one_minus = (1 - x.astype(out)).astype(np.float64).ravel()
+            log1mp = np.maximum(np.log(one_minus), -100)
+        terms = -(tt * logp + (1 - tt) * log1mp)
+    expected = np.asarray(terms.mean() if terms.size else np.nan).astype(out)
+    assert_values(name, y.data, expected, rtol=tolerance(out, 64), atol=1e-30)
+    if torch is not None and dtype in (np.float32, np.float64) and x.size and t.shape == x.shape:
+        torch_f = (TF.binary_cross_entropy_with_logits if name == "sigmoid_cross_entropy"
+                   else TF.binary_cross_entropy)
+        value, (gx, _) = zerograd_grad(lambda v, w: f(v, w.data), x, t)
+        t_value, (t_gx, _) = torch_grad(lambda a, b: torch_f(a, b.to(a.dtype).detach()), x, t)
+        assert_close_to_torch(f"{name} value", value, t_value, dtype)
+        assert_close_to_torch(f"{name} gradient", gx, t_gx, dtype, rtol=1e-3)
+
+
+@PROFILE
+@given(data=st.data())
+def test_accuracy(data):
+    y = data.draw(arrays(np.float32, shapes(max_dims=3, max_side=4)), label="y")
+    t = data.draw(hnp.arrays(np.int64, shapes(max_dims=2, max_side=4),
+                             elements=st.integers(-1, 4)), label="t")
+    status, acc = call(F.accuracy, y, t)
+    if status == "error":
+        assert_named(acc, "accuracy")
+        return
+    assert y.ndim == 2 and y.shape[0] == t.size
+    expected = np.asarray((y.argmax(axis=1) == t.ravel()).mean() if t.size else np.nan,
+                          dtype=np.float32)
+    assert_values("accuracy", acc.data, expected, rtol=1e-6)
+
+
+# ---- normalization and embedding --------------------------------------------------------------
+@PROFILE
+@given(data=st.data())
+@pytest.mark.parametrize("train", [True, False], ids=["train", "test"])
+def test_batch_norm(train, data):
+    dtype = data.draw(st.sampled_from([np.float32, np.float64, np.int64]), label="dtype")
+    x = data.draw(arrays(dtype, shapes(max_dims=4, max_side=3), finite=True), label="x")
+    c = x.shape[1] if x.ndim > 1 else 1
+    pc = data.draw(st.sampled_from([c, c + 1]), label="parameter size")
+    gamma, beta = np.ones(pc), np.zeros(pc)
+    mean, var = np.zeros(pc), np.ones(pc)
+
+    def run():
+        if train:
+            return F.batch_norm(x, gamma, beta, mean, var)
+        with test_mode():
+            return F.batch_norm(x, gamma, beta, mean, var)
+
+    status, y = call(run)
+    if status == "error":
+        assert_named(y, "batch_norm")
+        assert (mean == 0).all() and (var == 1).all(), "a refused call changed the statistics"
+        return
+    assert x.ndim >= 2 and pc == c
+    values_per_channel = x.size // c if c else 0
+    assert not train or values_per_channel >= 2
+    assert np.isfinite(mean).all() and np.isfinite(var).all()
+    if torch is not None and c:  # (torch cannot normalise 0 channels)
+        t_mean, t_var = torch.zeros(c, dtype=torch.float64), torch.ones(c, dtype=torch.float64)
+        expected = TF.batch_norm(torch.from_numpy(x.astype(np.float64)), t_mean, t_var,
+                                 torch.ones(c, dtype=torch.float64),
+                                 torch.zeros(c, dtype=torch.float64), training=train,
+                                 eps=2e-5)
+        assert_close_to_torch("batch_norm", y.data, expected.numpy(),
+                              np.float32 if dtype == np.float32 else np.float64)
+
+
+@PROFILE
+@given(data=st.data())
+def test_layer_norm(data):
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]), label="dtype")
+    x = data.draw(arrays(dtype, shapes(max_dims=3, max_side=3), finite=True), label="x")
+    d = data.draw(st.sampled_from([x.shape[-1] if x.ndim else 1, 5]), label="D")
+    status, y = call(F.layer_norm, x, np.ones(d, dtype), np.zeros(d, dtype))
+    if status == "error":
+        assert_named(y, "layer_norm")
+        return
+    assert x.ndim >= 1 and d == x.shape[-1]
+    assert y.dtype == dtype
+    if torch is not None:
+        expected = TF.layer_norm(torch.from_numpy(x.astype(np.float64)), (d,), eps=1e-5)
+        assert_close_to_torch("layer_norm", y.data, expected.numpy(), dtype)
+
+
+@PROFILE
+@given(data=st.data())
+def test_embed_id(data):
+    W = data.draw(arrays(np.float32, shapes(min_dims=1, max_dims=2, max_side=4)), label="W")
+    idtype = data.draw(st.sampled_from([np.int64, np.uint8, np.int8, np.float32, np.bool_]),
+                       label="ids dtype")
+    lowest = -2 if idtype in (np.int64, np.int8, np.float32) else 0
+    ids = data.draw(hnp.arrays(idtype, shapes(max_dims=2, max_side=3),
+                               elements=st.integers(lowest, 5) if idtype != np.bool_ else None),
+                    label="ids")
+    status, y = call(F.embed_id, ids, W)
+    if status == "error":
+        assert_named(y, "embed_id", allowed=(TypeError, ValueError, IndexError))
+        return
+    assert ids.dtype.kind in "iu"
+    assert ids.size == 0 or (ids.min() >= 0 and ids.max() < W.shape[0])
+    assert_values("embed_id", y.data, W[ids])
+
+
+# ---- convolution and pooling -------------------------------------------------------------------
+geometry = st.one_of(st.integers(-1, 4), st.tuples(st.integers(-1, 3), st.integers(-1, 3)))
+
+
+@PROFILE
+@given(data=st.data())
+@pytest.mark.parametrize("name", ["conv2d", "deconv2d", "pooling", "average_pooling",
+                                  "im2col", "conv2d_simple", "pooling_simple"])
+def test_convolution_and_pooling(name, data):
+    x = data.draw(arrays(np.float64, shapes(min_dims=3, max_dims=5, max_side=5), finite=True),
+                  label="x")
+    stride, pad = data.draw(geometry, label="stride"), data.draw(geometry, label="pad")
+    kernel = data.draw(geometry, label="kernel")
+    c = x.shape[1] if x.ndim > 1 else 1
+    if name in ("conv2d", "conv2d_simple", "deconv2d"):
+        k = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+        W = data.draw(arrays(np.float64, st.just((2, c) + tuple(max(v, 0) for v in k)),
+                             finite=True), label="W")
+        f = getattr(F, name)
+        status, y = call(f, x, W, None, stride, pad)
+    else:
+        status, y = call(getattr(F, name), x, kernel, stride, pad)
+    if status == "error":
+        assert_named(y, name)
+        return
+    assert x.ndim == 4
+    if torch is None:
+        return
+    from zerograd.utils.shape import pair
+
+    t = torch.from_numpy(x)
+    if name in ("conv2d", "conv2d_simple"):
+        expected = TF.conv2d(t, torch.from_numpy(W), stride=pair(stride), padding=pair(pad))
+    elif name == "deconv2d":
+        expected = TF.conv_transpose2d(t, torch.from_numpy(W.transpose(1, 0, 2, 3).copy()),
+                                       stride=pair(stride), padding=pair(pad))
+    elif name in ("pooling", "pooling_simple"):
+        if name == "pooling_simple" and min(pair(pad)) > 0:
+            return  # zero padding (the book's im2col): not max_pool2d's -inf
+        expected = TF.max_pool2d(t, pair(kernel), pair(stride), pair(pad))
+    elif name == "average_pooling":
+        expected = TF.avg_pool2d(t, pair(kernel), pair(stride), pair(pad))
+    else:
+        expected = _t_im2col(t, kernel, stride, pad)
+    assert_close_to_torch(name, y.data, expected.numpy(), np.float64)
+
+
+def _t_im2col(t, kernel, stride, pad):
+    from zerograd.utils.shape import pair
+
+    kh, kw = pair(kernel)
+    cols = TF.unfold(t, (kh, kw), padding=pair(pad), stride=pair(stride))
+    return cols.transpose(1, 2).reshape(-1, t.shape[1] * kh * kw)

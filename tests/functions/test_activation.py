@@ -210,3 +210,13 @@ def test_sigmoid_near_and_beyond_its_cap(dtype_):
     exact = 1 / (1 + np.exp(-x.astype(np.float64)))
     np.testing.assert_allclose(y, exact.astype(dtype_), rtol=2 * np.finfo(dtype_).eps, atol=0)
     assert (y[x >= 41] == 1).all()
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmax_simple"])
+def test_softmax_of_an_empty_axis_is_empty(name):
+    # Issue 13 sweep: NumPy's max over the empty axis raised, unnamed.
+    x = Variable(np.zeros((3, 0)))
+    y = getattr(F, name)(x, axis=1)
+    assert y.shape == (3, 0)
+    y.sum().backward()
+    assert x.grad.shape == (3, 0)

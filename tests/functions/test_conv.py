@@ -204,3 +204,12 @@ def test_errors_name_op_and_shapes():
 def test_impossible_geometry_is_explained(call, message):
     with pytest.raises(ValueError, match=message):
         call(np.ones((1, 1, 4, 4)))
+
+
+def test_conv2d_simple_names_itself_for_impossible_geometry():
+    # Issue 13 sweep: a ZeroDivisionError (stride 0), or im2col's name.
+    x, W = np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2))
+    with pytest.raises(ValueError, match="conv2d_simple: expected kernel_size >= 1, stride"):
+        F.conv2d_simple(x, W, stride=0)
+    with pytest.raises(ValueError, match="conv2d_simple: the kernel"):
+        F.conv2d_simple(x, np.ones((1, 1, 5, 5)))

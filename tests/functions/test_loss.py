@@ -311,3 +311,10 @@ def test_label_check_follows_the_device_policy(monkeypatch):
     assert not _arrays.checks_values(fake_gpu)
     with detect_anomaly():
         assert _arrays.checks_values(fake_gpu)
+
+
+@pytest.mark.parametrize("dtype_", [np.float16, np.float32, np.float64], ids=str)
+def test_binary_cross_entropy_floor_is_exactly_100(dtype_):
+    with np.errstate(all="raise"):
+        y = F.binary_cross_entropy(np.array([0.0, 1.0], dtype=dtype_), np.array([1.0, 0.0]))
+    assert y.dtype == dtype_ and float(y.data) == 100.0

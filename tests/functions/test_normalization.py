@@ -180,3 +180,16 @@ def test_third_derivatives_numerically(rng, norm):
 
     gamma, beta = rng.standard_normal(c) + 1, rng.standard_normal(c)
     check_double_backward(_named(first, f"d/dx {norm}"), x, gamma, beta)
+
+
+def test_batch_norm_of_integers_in_test_mode_is_not_truncated():
+    # Issue 13 sweep: 1 / sqrt(var + eps) was cast to x's integer dtype (0).
+    with test_mode():
+        y = F.batch_norm(np.array([[1], [3]]), np.ones(1), np.zeros(1), np.zeros(1), np.ones(1))
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y.data, [[1 / np.sqrt(1 + 2e-5)], [3 / np.sqrt(1 + 2e-5)]])
+
+
+def test_batch_norm_of_zero_channels():
+    y = F.batch_norm(np.zeros((4, 0)), np.ones(0), np.zeros(0), np.zeros(0), np.ones(0))
+    assert y.shape == (4, 0)

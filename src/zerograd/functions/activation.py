@@ -223,8 +223,10 @@ class Softmax(Function):
     def forward(self, x):
         xp = get_array_module(x)
         x = as_float(x)
+        if x.size == 0:  # nothing to normalise (and no maximum to shift by)
+            return x.copy()
         e = x - x.max(axis=self.axis, keepdims=True)  # shifted: no overflow
-        xp.exp(e, out=e)
+        e = xp.exp(e, out=e) if e.ndim else xp.exp(e)  # (a 0-d x gives a NumPy scalar)
         e /= e.sum(axis=self.axis, keepdims=True)
         return e
 
@@ -281,7 +283,8 @@ def softmax_simple(x, axis=1) -> Variable:
     """
     x = as_variable(x)
     axis = _axis("softmax_simple", axis, x.ndim)
-    y = exp(x - x.data.max(axis=axis, keepdims=True))  # the shift is a constant
+    shift = x.data.max(axis=axis, keepdims=True) if x.size else 0  # a constant
+    y = exp(x - shift)
     return y / y.sum(axis=axis, keepdims=True)
 
 
@@ -292,6 +295,8 @@ class LogSoftmax(Function):
     def forward(self, x):
         xp = get_array_module(x)
         x = as_float(x)
+        if x.size == 0:
+            return x.copy()
         # (x - max) - log(sum(exp(x - max))): subtracting the max first keeps the
         # largest entries exact (x - logsumexp(x) would round at the scale of x).
         shifted = x - x.max(axis=self.axis, keepdims=True)

@@ -705,8 +705,8 @@ def conv2d_simple(x, W, b=None, stride=1, pad=0) -> Variable:
         )
     n, _, h, w = x.shape
     oc, _, kh, kw = W.shape
-    (sh, sw), (ph, pw) = pair(stride), pair(pad)
-    oh, ow = get_conv_outsize(h, kh, sh, ph), get_conv_outsize(w, kw, sw, pw)
+    _, (sh, sw), (ph, pw) = _geometry("conv2d_simple", (kh, kw), stride, pad)
+    oh, ow = _check_outsize("conv2d_simple", h, w, kh, kw, sh, sw, ph, pw)
     col = im2col(x, (kh, kw), stride, pad, to_matrix=True)
     y = linear(col, transpose(reshape(W, (oc, -1))), b)
     return transpose(reshape(y, (n, oh, ow, oc)), (0, 3, 1, 2))

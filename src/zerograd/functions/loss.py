@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from zerograd import cuda
@@ -192,6 +194,9 @@ class SoftmaxCrossEntropy(Function):
     def forward(self, x):
         xp = get_array_module(x)
         n = x.shape[0]
+        if n == 0:  # a mean over no sample: NaN, with nothing to shift by
+            self._e, self._z = x.copy(), xp.ones((0, 1), dtype=x.dtype)
+            return _mean_of(0, 0, x.dtype, xp)
         shifted = x - x.max(axis=1, keepdims=True)  # no overflow, exact at the maximum
         self._e = xp.exp(shifted)
         self._z = self._e.sum(axis=1, keepdims=True)
@@ -374,11 +379,15 @@ _LOG_FLOOR = -100
 _GRAD_EPS = 1e-12
 
 
+# Clamping a at e^-101 keeps log(0) from warning about a division by zero, and stays
+# below the floor after log (e^-100 itself is a coarse float32 subnormal whose log can
+# land just above -100).
+_FLOOR_ARGUMENT = math.exp(_LOG_FLOOR - 1)
+
+
 def _floored_log(a):
     xp = get_array_module(a)
-    positive = a > 0
-    safe = xp.where(positive, a, 1)  # log(0) would warn; its value is replaced anyway
-    return xp.where(positive, xp.maximum(xp.log(safe), _LOG_FLOOR), _LOG_FLOOR)
+    return xp.maximum(xp.log(xp.maximum(a, _FLOOR_ARGUMENT)), _LOG_FLOOR)
 
 
 class BinaryCrossEntropy(Function):
@@ -388,7 +397,8 @@ class BinaryCrossEntropy(Function):
     def forward(self, p):
         xp = get_array_module(p)
         t = self.t
-        loss = t * _floored_log(p) + (1 - t) * _floored_log(1 - p)
+        q = p if p.dtype.itemsize >= 4 else p.astype(np.float32)  # float16: e^-100 is 0
+        loss = t * _floored_log(q) + (1 - t) * _floored_log(1 - q)
         return _mean_of(-loss.sum(), loss.size, p.dtype, xp)
 
     def backward(self, gy):

@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np  # noqa: F401  (the doctests use it)
+import numpy as np
 
 from zerograd.config import Config
 from zerograd.core import Function, Variable, as_variable
@@ -204,7 +204,9 @@ class BatchNorm(_Normalization):
         # running = decay * running + (1 - decay) * batch; the variance is unbiased
         # (times m / (m - 1)), as in DeZero, Chainer and PyTorch. batch_norm has checked
         # that m >= 2.
-        m = x.size // x.shape[1]
+        m = 1
+        for a in self.axes:
+            m *= x.shape[a]
         adjust = m / (m - 1)
         c = self.running_mean.shape
         self.running_mean *= self.decay
@@ -287,6 +289,8 @@ def batch_norm(x, gamma, beta, mean, var, decay=0.9, eps=2e-5) -> Variable:
             )
         return BatchNorm(axes, eps, param_shape, mean, var, decay)(x, gamma, beta)
     # Test mode: a fixed affine map of x, composed from differentiable functions.
+    if x.dtype.kind != "f":  # integers: float64, not statistics truncated to integers
+        x = as_variable(x.data.astype(np.float64))
     xp = get_array_module(x.data)
     inv_std = (1 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
     scale = gamma * inv_std  # (C,)
