@@ -233,3 +233,18 @@ def test_mean_of_float16_accumulates_in_float32():
 def test_bad_arguments_name_the_function(call, message):
     with pytest.raises((TypeError, ValueError, IndexError), match=message):
         call()
+
+
+def test_clip_keeps_the_dtype_of_a_0d_array_under_numpy_1_too():
+    # NumPy 1.x promotes a 0-d array with Python bounds (int8 -> int64, float32 ->
+    # float64); zerograd gives NumPy 2's dtypes under both.
+    assert F.clip(np.array(5, dtype=np.int8), 0, 3).dtype == np.int8
+    assert F.clip(np.array(5.0, dtype=np.float32), 0.0, 3.0).dtype == np.float32
+    assert F.clip(np.array(5, dtype=np.int8), 0.5, 3.5).dtype == np.float64
+
+
+@pytest.mark.skipif(np.lib.NumpyVersion(np.__version__) < "2.0.0",
+                    reason="NumPy 1.x promotes int8 to hold the bound instead of refusing it")
+def test_clip_bound_out_of_the_integer_range_is_named():
+    with pytest.raises(ValueError, match="clip: .*-129"):
+        F.clip(np.array([0], dtype=np.int8), None, -129)

@@ -464,10 +464,10 @@ class Clip(Function):
         self.x_max = x_max
 
     def forward(self, x):
-        y = get_array_module(x).clip(x, self.x_min, self.x_max)
-        if x.dtype.kind != "f":  # integers are clipped to float bounds, not truncated
-            return y
-        return y.astype(x.dtype, copy=False)  # NumPy 1.x: 0-d float32 with a float
+        if x.ndim == 0:  # NumPy 1.x promotes a 0-d array with Python bounds; 2.x does not
+            return self.forward(x.reshape(1)).reshape(())
+        # (integers clipped to float bounds become floats, as in NumPy: not truncated)
+        return get_array_module(x).clip(x, self.x_min, self.x_max)
 
     def backward(self, gy):
         (x,) = self.inputs
@@ -515,7 +515,10 @@ def clip(x, x_min, x_max) -> Variable:
     """
     if x_min is None and x_max is None:
         raise ValueError("clip: x_min and x_max are both None; give at least one bound")
-    return Clip(x_min, x_max)(x)
+    try:
+        return Clip(x_min, x_max)(x)
+    except (TypeError, ValueError, OverflowError) as e:  # a bound the dtype cannot hold
+        raise named_error("clip", e, x=np.shape(_data(x))) from None
 
 
 # ---- joining and splitting ------------------------------------------------------------------

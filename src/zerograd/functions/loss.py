@@ -382,12 +382,18 @@ _GRAD_EPS = 1e-12
 # Clamping a at e^-101 keeps log(0) from warning about a division by zero, and stays
 # below the floor after log (e^-100 itself is a coarse float32 subnormal whose log can
 # land just above -100).
-_FLOOR_ARGUMENT = math.exp(_LOG_FLOOR - 1)
+# (Made per dtype once, here: casting the subnormal at each call would raise NumPy 1.x's
+# underflow flag.)
+with np.errstate(under="ignore"):
+    _FLOOR_ARGUMENT = {
+        np.dtype(t): t(math.exp(_LOG_FLOOR - 1)) for t in (np.float32, np.float64)
+    }
 
 
 def _floored_log(a):
     xp = get_array_module(a)
-    return xp.maximum(xp.log(xp.maximum(a, _FLOOR_ARGUMENT)), _LOG_FLOOR)
+    clamp = _FLOOR_ARGUMENT.get(a.dtype, math.exp(_LOG_FLOOR - 1))
+    return xp.maximum(xp.log(xp.maximum(a, clamp)), _LOG_FLOOR)
 
 
 class BinaryCrossEntropy(Function):
