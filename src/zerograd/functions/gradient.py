@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zerograd.config import enable_backprop_var
+from zerograd.config import detect_anomaly_var, enable_backprop_var
 from zerograd.core import Function, Variable
 
 __all__ = ["apply"]
@@ -56,9 +56,11 @@ def apply(func: Function, *inputs):
 
     Returns a Variable (the call is recorded) while a graph of the backward pass is
     built, else the array ``func.forward`` computes from the inputs' arrays. Inputs that
-    are not Variables (arrays, numbers) are passed to ``forward`` as they are.
+    are not Variables (arrays, numbers) are passed to ``forward`` as they are. Under
+    :func:`zerograd.debug.detect_anomaly` it is always a Function call, so that a NaN
+    or Inf is traced to the gradient Function that produced it.
     """
-    if enable_backprop_var.get():
+    if enable_backprop_var.get() or detect_anomaly_var.get():
         return func(*inputs)
     if len(inputs) == 2:  # the common case (a saved input or output, and gy)
         a, b = inputs

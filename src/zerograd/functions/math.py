@@ -206,20 +206,8 @@ class Sqrt(Function):
 
     def backward(self, gy):
         y = self.outputs[0]()
-        return apply(SqrtGrad(), y, gy)  # d/dx sqrt(x) = 1 / (2 sqrt(x))
-
-
-class SqrtGrad(Function):
-    """``gy / (2 y)`` with y = sqrt(x), the gradient of sqrt."""
-
-    def forward(self, y, gy):
-        return gy / (y + y)
-
-    def backward(self, g):
-        y, gy = self.inputs
-        gy_ = -apply(SqrtGrad(), y, gy * g) / y if y.requires_grad else None  # -gy/(2y^2)
-        ggy = apply(SqrtGrad(), y, g) if gy.requires_grad else None  # 1 / (2y)
-        return gy_, ggy
+        # d/dx sqrt(x) = 1 / (2 sqrt(x)): two one-operation gradients, 2y then gy / 2y
+        return apply(Div(), gy, apply(Add(), y, y))
 
 
 def square(x) -> Variable:
