@@ -175,11 +175,12 @@ def zerograd_grad(f, *arrays_, **kwargs):
     return y.data, [v.grad.data if v.grad is not None else np.zeros_like(v.data) for v in vs]
 
 
-def assert_close_to_torch(name, got, expected, dtype, rtol=None):
+def assert_close_to_torch(name, got, expected, dtype, rtol=None, unit_scale=False):
+    """``unit_scale``: the values are O(1) (normalised outputs, gradients of sums), so a
+    value that should be 0 may come out as a few roundings from either framework."""
     rtol = rtol if rtol is not None else (1e-4 if dtype == np.float32 else 1e-10)
-    # Gradients of sums are O(1) in scale; a value that should be 0 comes out as a few
-    # roundings from either framework (softmax-like cancellations).
-    atol = 1e-30 if "gradient" not in name else 16 * float(np.finfo(dtype).eps)
+    unit_scale = unit_scale or "gradient" in name
+    atol = 16 * float(np.finfo(dtype).eps) if unit_scale else 1e-30
     got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, np.float64)
     assert got.shape == expected.shape, f"{name}: shape {got.shape}, torch {expected.shape}"
     both_nan = np.isnan(got) & np.isnan(expected)
@@ -249,6 +250,8 @@ def _gelu(v, approximate="none"):
         return math.nan
     if approximate == "tanh":
         c, a = math.sqrt(2 / math.pi), 0.044715
+        if math.isinf(v):  # -inf (1 + tanh(-inf)) is -inf * 0: NaN, as PyTorch gives
+            return v if v > 0 else math.nan
         return 0.5 * v * (1 + math.tanh(c * (v + a * v**3))) if abs(v) < 1e100 else (
             v if v > 0 else -0.0)
     return v * 0.5 * math.erfc(-v / math.sqrt(2)) if not math.isinf(v) else (
@@ -280,8 +283,7 @@ UNARY = {
     "square": (F.square, numpy2(lambda x: x * x), torch and torch.square, None),
     "erf": (F.erf, _per_element(_erf), torch and torch.erf, 8),
     "sigmoid": (F.sigmoid, _per_element(_sigmoid), torch and torch.sigmoid, 4),
-    # the book's composition: NumPy's dtypes for 1 / (1 + exp(-x)) (float16 for int8)
-    "sigmoid_simple": (F.sigmoid_simple, numpy2(lambda x: 1 / (1 + np.exp(-x))),
+    "sigmoid_simple": (F.sigmoid_simple, _per_element(_sigmoid),
                        torch and (lambda t: 1 / (1 + torch.exp(-t))), 8),
     "relu": (F.relu, _relu, torch and torch.relu, None),
     "leaky_relu": (F.leaky_relu, _leaky_relu, TF and (lambda t: TF.leaky_relu(t, 0.2)), None),
@@ -621,9 +623,8 @@ def test_softmax_family(name, data):
         return
     status_ref, expected = call(_softmax_reference, x, axis, name == "log_softmax")
     assert status_ref == "ok", f"{name}: returned {y} where the reference raises {expected!r}"
-    if name == "softmax_simple":  # the book's composition: NumPy's dtype for exp(x - max)
-        expected = expected.astype(np.exp(np.zeros(0, x.dtype)).dtype)
-    assert_values(name, y.data, expected, rtol=tolerance(expected.dtype, 8),
+    # (the reference's exp(z - logsumexp) is itself off by about |z| roundings)
+    assert_values(name, y.data, expected, rtol=tolerance(expected.dtype, 64),
                   atol=float(np.finfo(expected.dtype).tiny))
     if torch is None or dtype not in (np.float32, np.float64) or not isinstance(axis, int):
         return
@@ -788,7 +789,7 @@ def test_batch_norm(train, data):
         assert (mean == 0).all() and (var == 1).all(), "a refused call changed the statistics"
         return
     assert x.ndim >= 2 and pc == c
-    values_per_channel = x.size // c if c else 0
+    values_per_channel = int(np.prod(x.shape[:1] + x.shape[2:]))
     assert not train or values_per_channel >= 2
     assert np.isfinite(mean).all() and np.isfinite(var).all()
     if torch is not None and c:  # (torch cannot normalise 0 channels)
@@ -798,7 +799,8 @@ def test_batch_norm(train, data):
                                  torch.zeros(c, dtype=torch.float64), training=train,
                                  eps=2e-5)
         assert_close_to_torch("batch_norm", y.data, expected.numpy(),
-                              np.float32 if dtype == np.float32 else np.float64)
+                              np.float32 if dtype == np.float32 else np.float64,
+                              unit_scale=True)
 
 
 @PROFILE
@@ -813,9 +815,12 @@ def test_layer_norm(data):
         return
     assert x.ndim >= 1 and d == x.shape[-1]
     assert y.dtype == dtype
-    if torch is not None:
+    assert np.isfinite(y.data).all()
+    # PyTorch's variance (E[x^2] - E[x]^2) overflows for |x| beyond sqrt(max): no oracle
+    if torch is not None and (x.size == 0 or np.abs(x).max() < np.sqrt(np.finfo(dtype).max)
+                              / 16):
         expected = TF.layer_norm(torch.from_numpy(x.astype(np.float64)), (d,), eps=1e-5)
-        assert_close_to_torch("layer_norm", y.data, expected.numpy(), dtype)
+        assert_close_to_torch("layer_norm", y.data, expected.numpy(), dtype, unit_scale=True)
 
 
 @PROFILE
@@ -863,7 +868,7 @@ def test_convolution_and_pooling(name, data):
         assert_named(y, name)
         return
     assert x.ndim == 4
-    if torch is None:
+    if torch is None or x.size == 0:  # (PyTorch mis-shapes some empty convolutions)
         return
     from zerograd.utils.shape import pair
 

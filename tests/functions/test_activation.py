@@ -220,3 +220,11 @@ def test_softmax_of_an_empty_axis_is_empty(name):
     assert y.shape == (3, 0)
     y.sum().backward()
     assert x.grad.shape == (3, 0)
+
+
+def test_composed_versions_do_not_wrap_small_integers():
+    # Issue 13 sweep: -x and x - max wrapped around in int8 (sigmoid_simple(-128) was 1).
+    x = np.array([-128, 0, 109, -20], dtype=np.int8)
+    np.testing.assert_allclose(F.sigmoid_simple(x).data, F.sigmoid(x).data, rtol=1e-12)
+    np.testing.assert_allclose(F.softmax_simple(x, axis=0).data, F.softmax(x, axis=0).data,
+                               rtol=1e-12, atol=1e-300)

@@ -213,3 +213,10 @@ def test_conv2d_simple_names_itself_for_impossible_geometry():
         F.conv2d_simple(x, W, stride=0)
     with pytest.raises(ValueError, match="conv2d_simple: the kernel"):
         F.conv2d_simple(x, np.ones((1, 1, 5, 5)))
+
+
+@pytest.mark.parametrize("op", ["conv2d", "deconv2d"])
+def test_an_empty_kernel_is_refused(op):
+    # Issue 13 sweep: a (2, 1, 0, 0) W gave an output (PyTorch refuses it).
+    with pytest.raises(ValueError, match=rf"{op}: expected kernel_size >= 1"):
+        getattr(F, op)(np.ones((1, 1, 3, 3)), np.ones((1, 1, 0, 0)))

@@ -318,3 +318,9 @@ def test_binary_cross_entropy_floor_is_exactly_100(dtype_):
     with np.errstate(all="raise"):
         y = F.binary_cross_entropy(np.array([0.0, 1.0], dtype=dtype_), np.array([1.0, 0.0]))
     assert y.dtype == dtype_ and float(y.data) == 100.0
+
+
+def test_mean_squared_error_simple_does_not_wrap_small_integers():
+    x0, x1 = np.array([100, -100], dtype=np.int8), np.array([-100, 100], dtype=np.int8)
+    assert float(F.mean_squared_error_simple(x0, x1).data) == 40000.0
+    assert float(F.mean_squared_error(x0, x1).data) == 40000.0

@@ -126,6 +126,8 @@ def sigmoid_simple(x) -> Variable:
         variable([0.5])
     """
     x = as_variable(x)
+    if x.dtype.kind != "f":  # -x would wrap around in small integer types
+        x = as_variable(as_float(x.data))
     return 1 / (1 + exp(-x))
 
 
@@ -282,8 +284,11 @@ def softmax_simple(x, axis=1) -> Variable:
         variable([[0.5 0.5]])
     """
     x = as_variable(x)
+    if x.dtype.kind != "f":  # x - max would wrap around in small integer types
+        x = as_variable(as_float(x.data))
     axis = _axis("softmax_simple", axis, x.ndim)
-    shift = x.data.max(axis=axis, keepdims=True) if x.size else 0  # a constant
+    # the shift is a constant (x's dtype, also for an empty x: NumPy's dtypes follow)
+    shift = x.data.max(axis=axis, keepdims=True) if x.size else x.dtype.type(0)
     y = exp(x - shift)
     return y / y.sum(axis=axis, keepdims=True)
 

@@ -151,7 +151,7 @@ def mean_squared_error_simple(x0, x1) -> Variable:
         >>> mean_squared_error_simple(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
         variable(2.5)
     """
-    x0 = as_variable(x0)
+    x0, x1 = _float_operands(as_variable(x0), as_variable(x1))  # no integer wrap-around
     diff = x0 - x1
     return (diff * diff).sum() / diff.size
 
