@@ -44,13 +44,14 @@ WORKLOADS_DIR = HERE / "workloads"
 sys.path.insert(0, str(WORKLOADS_DIR))
 
 import cnn  # noqa: E402
+import elementwise  # noqa: E402
 import lstm  # noqa: E402
 import memory  # noqa: E402
 import mlp  # noqa: E402
 import overhead  # noqa: E402
 from worker import MARKER  # noqa: E402
 
-WORKLOADS = {m.NAME: m for m in (overhead, mlp, cnn, lstm, memory)}
+WORKLOADS = {m.NAME: m for m in (overhead, mlp, cnn, lstm, memory, elementwise)}
 MAIN_FRAMEWORKS = ("zerograd", "torch", "numpy")
 
 # glibc keeps blocks below the mmap threshold in its heap, and returns the top of the

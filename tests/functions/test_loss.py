@@ -1,4 +1,9 @@
-"""Tests for zerograd.functions.loss: losses and accuracy."""
+"""Tests for zerograd.functions.loss: losses and accuracy.
+
+Every loss's forward, first and second derivatives and PyTorch comparison run from
+``op_db.py``; this file keeps what the table cannot express: extreme logits and
+probabilities, label dtypes, composed oracles, integer inputs, errors.
+"""
 
 import numpy as np
 import pytest
@@ -53,17 +58,6 @@ MSE_SHAPES = [((4, 1), (4, 1)), ((4, 3), (3,)), ((4, 1), (4, 3)), ((), ()), ((5,
 
 
 @pytest.mark.parametrize("shapes", MSE_SHAPES, ids=str)
-@pytest.mark.parametrize("name", ["mean_squared_error", "mean_squared_error_simple"])
-def test_mean_squared_error(xp, dtype, rng, name, shapes):
-    x0 = _normal(xp, rng, shapes[0], dtype)
-    x1 = _normal(xp, rng, shapes[1], dtype)
-    f = getattr(F, name)
-    y = f(x0, x1)
-    assert y.shape == () and y.dtype == dtype
-    check_function(f, x0, x1, torch_f=lambda a, b: ((a - b) ** 2).mean())
-
-
-@pytest.mark.parametrize("shapes", MSE_SHAPES, ids=str)
 def test_mean_squared_error_simple_agrees(dtype, rng, shapes):
     x0 = rng.standard_normal(shapes[0]).astype(dtype)
     x1 = rng.standard_normal(shapes[1]).astype(dtype)
@@ -92,11 +86,10 @@ def test_mean_squared_error_matches_torch_mse_loss():
 
 # ---- softmax cross entropy --------------------------------------------------------------------
 @pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.uint8], ids=str)
-@pytest.mark.parametrize("n, c", [(4, 3), (1, 5), (6, 2)], ids=str)
 @pytest.mark.parametrize("name", ["softmax_cross_entropy", "softmax_cross_entropy_simple"])
-def test_softmax_cross_entropy(xp, dtype, rng, name, n, c, label_dtype):
-    x = _normal(xp, rng, (n, c), dtype, scale=2.0)
-    t = _labels(xp, rng, n, c, label_dtype)
+def test_softmax_cross_entropy_label_dtypes(xp, dtype, rng, name, label_dtype):
+    x = _normal(xp, rng, (4, 3), dtype, scale=2.0)
+    t = _labels(xp, rng, 4, 3, label_dtype)
     f = getattr(F, name)
     y = f(x, t)
     assert y.shape == () and y.dtype == dtype  # integer labels do not promote float32
@@ -158,18 +151,6 @@ def test_softmax_cross_entropy_errors(name):
 
 
 # ---- sigmoid cross entropy ----------------------------------------------------------------------
-@pytest.mark.parametrize("shape", [(4, 1), (3, 2), ()], ids=str)
-def test_sigmoid_cross_entropy(xp, dtype, rng, shape):
-    x = _normal(xp, rng, shape, dtype, scale=2.0)
-    t = xp.asarray(rng.integers(0, 2, shape))
-    y = F.sigmoid_cross_entropy(x, t)
-    assert y.shape == () and y.dtype == dtype
-    check_function(
-        F.sigmoid_cross_entropy, x, t,
-        torch_f=lambda x, t: TF.binary_cross_entropy_with_logits(x, t.to(x.dtype)),
-    )
-
-
 def test_sigmoid_cross_entropy_soft_targets_and_reshaped_labels(rng):
     x = rng.standard_normal((4, 1))
     t = rng.random(4)  # (N,) targets for (N, 1) logits, as DeZero allowed
@@ -214,18 +195,6 @@ def test_sigmoid_cross_entropy_shape_error():
 
 
 # ---- binary cross entropy -------------------------------------------------------------------
-@pytest.mark.parametrize("shape", [(4, 1), (3, 2), ()], ids=str)
-def test_binary_cross_entropy(xp, dtype, rng, shape):
-    p = xp.asarray(rng.uniform(0.1, 0.9, shape).astype(dtype))
-    t = xp.asarray(rng.integers(0, 2, shape).astype(dtype))
-    y = F.binary_cross_entropy(p, t)
-    assert y.shape == () and y.dtype == dtype
-    check_function(
-        lambda p: F.binary_cross_entropy(p, t), p,
-        torch_f=lambda p: TF.binary_cross_entropy(p, torch.from_numpy(as_numpy(t))),
-    )
-
-
 def test_binary_cross_entropy_of_exact_zeros_and_ones_matches_torch(dtype):
     torch = pytest.importorskip("torch")
     p = np.array([0.0, 1.0, 0.0, 1.0, 0.5], dtype=dtype)
@@ -286,3 +255,72 @@ def test_mean_squared_error_against_a_number_keeps_float32():
     loss.backward()
     assert loss.dtype == np.float32 and x.grad.dtype == np.float32
     assert float(loss.data) == 1.0
+
+
+# ---- integer inputs (issue 13): a loss is never computed in integers ---------------------
+def test_losses_of_integers_are_floats():
+    mse = F.mean_squared_error(np.array([1, 2]), np.array([0, 0]))
+    assert mse.dtype == np.float64 and float(mse.data) == 2.5
+    sce = F.softmax_cross_entropy(np.array([[1, 2, 3]]), np.array([0]))
+    expected = -np.log(np.exp(1) / np.exp([1, 2, 3]).sum())
+    assert sce.dtype == np.float64 and float(sce.data) == pytest.approx(expected)
+    sig = F.sigmoid_cross_entropy(np.array([[2], [-1]]), np.array([1, 0]))
+    expected = (np.log1p(np.exp(-2)) + np.log1p(np.exp(-1))) / 2
+    assert sig.dtype == np.float64 and float(sig.data) == pytest.approx(expected)
+    bce = F.binary_cross_entropy(np.array([1, 0]), np.array([1, 0]))
+    assert bce.dtype == np.float64 and float(bce.data) == 0.0
+
+
+def test_mean_squared_error_integer_target_takes_the_float_dtype():
+    x = Variable(np.array([0.5, 1.5], dtype=np.float32))
+    loss = F.mean_squared_error(x, np.array([0, 2]))
+    loss.backward()
+    assert loss.dtype == np.float32 and x.grad.dtype == np.float32
+    assert float(loss.data) == 0.25
+    loss = F.mean_squared_error(np.array([0, 2]), x)
+    assert loss.dtype == np.float32
+
+
+def test_mean_squared_error_of_shapes_that_do_not_broadcast_is_named():
+    msg = (r"mean_squared_error: the shapes of x0 and x1 do not broadcast, "
+           r"x0.shape=\(3,\), x1.shape=\(4,\); .*reshape")
+    with pytest.raises(ValueError, match=msg):
+        F.mean_squared_error(np.zeros(3), np.zeros(4))
+
+
+def test_losses_of_empty_inputs_are_nan_without_warnings():
+    with np.errstate(all="raise"):
+        assert np.isnan(F.mean_squared_error(np.zeros(0), np.zeros(0)).data)
+        assert np.isnan(F.sigmoid_cross_entropy(np.zeros(0), np.zeros(0)).data)
+        assert np.isnan(F.binary_cross_entropy(np.zeros(0), np.zeros(0)).data)
+        assert np.isnan(F.softmax_cross_entropy(np.zeros((0, 3)), np.zeros(0, int)).data)
+
+
+def test_binary_cross_entropy_refuses_nan_probabilities():
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: p must hold probabilities"):
+        F.binary_cross_entropy(np.array([0.5, np.nan]), np.array([0.0, 1.0]))
+
+
+def test_label_check_follows_the_device_policy(monkeypatch):
+    # On the CPU the check always runs; on a GPU only under detect_anomaly (a device read).
+    from zerograd.debug import detect_anomaly
+    from zerograd.functions import _arrays
+
+    assert _arrays.checks_values(np)
+    fake_gpu = object()
+    assert not _arrays.checks_values(fake_gpu)
+    with detect_anomaly():
+        assert _arrays.checks_values(fake_gpu)
+
+
+@pytest.mark.parametrize("dtype_", [np.float16, np.float32, np.float64], ids=str)
+def test_binary_cross_entropy_floor_is_exactly_100(dtype_):
+    with np.errstate(all="raise"):
+        y = F.binary_cross_entropy(np.array([0.0, 1.0], dtype=dtype_), np.array([1.0, 0.0]))
+    assert y.dtype == dtype_ and float(y.data) == 100.0
+
+
+def test_mean_squared_error_simple_does_not_wrap_small_integers():
+    x0, x1 = np.array([100, -100], dtype=np.int8), np.array([-100, 100], dtype=np.int8)
+    assert float(F.mean_squared_error_simple(x0, x1).data) == 40000.0
+    assert float(F.mean_squared_error(x0, x1).data) == 40000.0

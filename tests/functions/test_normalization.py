@@ -1,4 +1,9 @@
-"""Tests for zerograd.functions.normalization: batch_norm (train and test mode), layer_norm."""
+"""Tests for zerograd.functions.normalization: batch_norm (train and test mode), layer_norm.
+
+The forward, first and second derivatives and PyTorch comparison run from ``op_db.py``;
+this file keeps the running statistics (against PyTorch's), batch sizes, third
+derivatives and error messages.
+"""
 
 import numpy as np
 import pytest
@@ -6,7 +11,7 @@ import pytest
 import zerograd.functions as F
 from zerograd import Variable, test_mode
 from zerograd.cuda import as_numpy
-from zerograd.testing import check_backward, check_double_backward, check_torch
+from zerograd.testing import check_double_backward, check_torch
 
 
 def _named(f, name):
@@ -65,25 +70,6 @@ def test_batch_norm_against_torch(xp, rng, dtype, shape, train):
         np.testing.assert_array_equal(as_numpy(ours_mean), as_numpy(mean))
 
 
-@pytest.mark.parametrize("shape", BN_SHAPES[:3], ids=str)
-@pytest.mark.parametrize("train", [True, False], ids=["train", "test"])
-def test_batch_norm_numerical(xp, rng, dtype, shape, train):
-    x, gamma, beta, mean, var = _bn_inputs(xp, rng, shape, dtype)
-    f = _named(lambda x, g, b: F.batch_norm(x, g, b, mean.copy(), var.copy()), "batch_norm")
-    if train:
-        check_backward(f, x, gamma, beta)
-        check_double_backward(f, x, gamma, beta)
-    else:
-        with test_mode():
-            check_backward(f, x, gamma, beta)
-            check_double_backward(f, x, gamma, beta)
-    xv = Variable(x)
-    y = F.batch_norm(xv, gamma, beta, mean, var)
-    y.backward()
-    assert y.dtype == xv.grad.dtype == dtype
-    assert mean.dtype == var.dtype == dtype
-
-
 def test_batch_norm_running_statistics_are_unbiased():
     x = np.array([[1.0], [3.0]])
     mean, var = np.zeros(1), np.ones(1)
@@ -128,25 +114,6 @@ def test_batch_norm_errors():
         F.batch_norm(np.zeros(3), np.ones(3), np.zeros(3), np.zeros(3), np.ones(3))
 
 
-@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 5), (2, 1, 1)], ids=str)
-def test_layer_norm(xp, rng, dtype, shape):
-    torch = pytest.importorskip("torch")
-    import torch.nn.functional as tF
-
-    d = shape[-1]
-    x = _arr(xp, rng, shape, dtype, scale=3.0, shift=1.0)
-    gamma, beta = _arr(xp, rng, (d,), dtype, shift=1.0), _arr(xp, rng, (d,), dtype)
-    f = _named(lambda x, g, b: F.layer_norm(x, g, b, eps=1e-3), "layer_norm")
-    check_torch(
-        f, lambda x, g, b: tF.layer_norm(x, (d,), g, b, eps=1e-3), x, gamma, beta,
-        second_order=True, **_tolerances(dtype),
-    )
-    check_backward(f, x, gamma, beta)
-    check_double_backward(f, x, gamma, beta)
-    assert f(x, gamma, beta).dtype == dtype
-    del torch
-
-
 def test_layer_norm_errors():
     with pytest.raises(ValueError, match=r"layer_norm: expected beta of shape \(4,\)"):
         F.layer_norm(np.zeros((2, 4)), np.ones(4), np.zeros(2))
@@ -170,3 +137,59 @@ def test_recorded_and_plain_backward_agree(xp, rng, norm):
         grads.append([as_numpy(v.grad.data) for v in vs])
     for plain, recorded in zip(*grads):
         np.testing.assert_allclose(plain, recorded, rtol=1e-10, atol=1e-12)
+
+
+# ---- batches too small to normalise (issue 13) ----------------------------------------------
+@pytest.mark.parametrize("shape", [(1, 3), (1, 2, 1, 1), (0, 3), (0, 2, 4, 4)], ids=str)
+def test_batch_norm_refuses_one_or_no_value_per_channel_in_training(shape):
+    c = shape[1]
+    mean, var = np.zeros(c), np.ones(c)
+    with pytest.raises(ValueError, match=r"batch_norm: expected more than 1 value per "
+                       r"channel when training, got x.shape=.*test_mode"):
+        F.batch_norm(np.ones(shape), np.ones(c), np.zeros(c), mean, var)
+    np.testing.assert_array_equal(mean, np.zeros(c))  # the running statistics untouched
+    np.testing.assert_array_equal(var, np.ones(c))
+    with test_mode():  # normalising with the running statistics needs no batch
+        assert F.batch_norm(np.ones(shape), np.ones(c), np.zeros(c), mean, var).shape == shape
+
+
+def test_batch_norm_of_one_image_with_several_pixels_is_fine():
+    x = np.arange(6.0).reshape(1, 1, 2, 3)
+    y = F.batch_norm(x, np.ones(1), np.zeros(1), np.zeros(1), np.ones(1), eps=0.0)
+    np.testing.assert_allclose(y.data.mean(), 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("norm", ["batch_norm", "layer_norm"])
+def test_third_derivatives_numerically(rng, norm):
+    # The gradient Functions' backwards (hand-derived second derivatives) are composed
+    # from differentiable functions: check the derivative of the second derivative too.
+    x = rng.standard_normal((3, 2, 2, 2) if norm == "batch_norm" else (3, 4))
+    c = x.shape[1] if norm == "batch_norm" else x.shape[-1]
+    w = rng.standard_normal(x.shape)
+
+    def first(xv, gv, bv):
+        if norm == "batch_norm":
+            y = F.batch_norm(xv, gv, bv, np.zeros(c), np.ones(c))
+        else:
+            y = F.layer_norm(xv, gv, bv)
+        (y * y * y).sum().backward(create_graph=True)
+        gx, gg = xv.grad, gv.grad
+        for v in (xv, gv, bv):
+            v.cleargrad()
+        return (gx * w).sum() + (gg * bv).sum()
+
+    gamma, beta = rng.standard_normal(c) + 1, rng.standard_normal(c)
+    check_double_backward(_named(first, f"d/dx {norm}"), x, gamma, beta)
+
+
+def test_batch_norm_of_integers_in_test_mode_is_not_truncated():
+    # Issue 13 sweep: 1 / sqrt(var + eps) was cast to x's integer dtype (0).
+    with test_mode():
+        y = F.batch_norm(np.array([[1], [3]]), np.ones(1), np.zeros(1), np.zeros(1), np.ones(1))
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y.data, [[1 / np.sqrt(1 + 2e-5)], [3 / np.sqrt(1 + 2e-5)]])
+
+
+def test_batch_norm_of_zero_channels():
+    y = F.batch_norm(np.zeros((4, 0)), np.ones(0), np.zeros(0), np.zeros(0), np.ones(0))
+    assert y.shape == (4, 0)

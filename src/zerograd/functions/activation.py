@@ -1,13 +1,15 @@
 """Activation functions: sigmoid, relu, leaky_relu, softmax, log_softmax, softplus, gelu.
 
 Each is one Function with a forward that cannot overflow (sigmoid for any |x|, softmax
-and log_softmax after subtracting the maximum) and a backward written with zerograd
-functions, so derivatives of any order work. The book's composed teaching versions,
-``sigmoid_simple`` and ``softmax_simple``, stay here as the fused ones' test oracles.
+and log_softmax after subtracting the maximum) and a gradient Function (see
+:mod:`zerograd.functions.gradient`): one array expression when the backward is not
+recorded, differentiable again when it is, so derivatives of any order work. The book's
+composed teaching versions, ``sigmoid_simple`` and ``softmax_simple``, stay here as the
+fused ones' test oracles.
 
-Forwards that mix x with Python numbers end in ``astype(x.dtype, copy=False)``: NumPy
-1.x turns a 0-d float32 array combined with a Python float into float64 (a no-op cast
-everywhere else).
+Forwards that mix x with Python numbers end in ``as_dtype``: NumPy 1.x turns a 0-d
+float32 array combined with a Python float into float64 (a no-op everywhere else).
+Integer and boolean inputs give float64, as NumPy's ufuncs do.
 
 Example:
     >>> import numpy as np
@@ -23,10 +25,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from zerograd.core import Function, Variable, as_variable
 from zerograd.cuda import get_array_module
-from zerograd.functions.math import exp, tanh
-from zerograd.utils.shape import normalize_axis
+from zerograd.functions._arrays import as_dtype, as_float, check_axes
+from zerograd.functions.array import sum
+from zerograd.functions.gradient import apply
+from zerograd.functions.math import _SQRT_HALF, _erfc_nonnegative, exp, tanh
 
 __all__ = [
     "Sigmoid",
@@ -50,18 +56,53 @@ __all__ = [
 
 
 # ---- sigmoid ---------------------------------------------------------------------------------
+# Where exp(x) is so large that e / (1 + e) rounds to exactly 1, by dtype size in bytes:
+# exp(20) > 2^24 (float32), exp(40) > 2^53 (float64), exp(50) > 2^64 (long double).
+# Capping x there keeps exp finite.
+_SIGMOID_CAP = {4: 20.0, 8: 40.0}
+
+
+def _sigmoid_array(x):
+    """The logistic function of a float array, ``e / (1 + e)`` with ``e = exp(x)``.
+
+    Accurate to a few roundings everywhere, tails included: outputs near 0 keep their
+    relative precision (``0.5 tanh(x / 2) + 0.5``, the book's form, rounds them to 0
+    below x = -17 in float32), and x is capped where the ratio is 1 anyway, so exp never
+    overflows. Three passes over memory: as fast as the tanh form in float32, twice as
+    fast in float64. float16 is computed in float32 (1 + e would lose the 1 from e = 2^11
+    on), as PyTorch's CPU kernels do.
+    """
+    if x.dtype.itemsize < 4:
+        return _sigmoid_array(x.astype(np.float32)).astype(x.dtype)
+    xp = get_array_module(x)
+    e = xp.exp(xp.minimum(x, _SIGMOID_CAP.get(x.dtype.itemsize, 50.0)))
+    e /= e + 1
+    return as_dtype(e, x.dtype)
+
+
 class Sigmoid(Function):
     def forward(self, x):
-        xp = get_array_module(x)
-        # exp of a non-positive number never overflows; both branches keep full
-        # relative precision in their tail (1/(1+e) near 1, e/(1+e) near 0).
-        e = xp.exp(-xp.abs(x))
-        d = 1 + e
-        return xp.where(x >= 0, 1 / d, e / d).astype(x.dtype, copy=False)
+        return _sigmoid_array(as_float(x))
 
     def backward(self, gy):
         y = self.outputs[0]()
-        return gy * y * (1 - y)  # d/dx sigmoid(x) = y (1 - y)
+        return apply(SigmoidGrad(), y, gy)  # d/dx sigmoid(x) = y (1 - y)
+
+
+class SigmoidGrad(Function):
+    """``gy y (1 - y)`` with y = sigmoid(x), the gradient of sigmoid."""
+
+    def forward(self, y, gy):
+        gx = 1 - y
+        gx *= y
+        gx *= gy
+        return as_dtype(gx, gy.dtype)
+
+    def backward(self, g):
+        y, gy = self.inputs
+        gy_ = g * gy * (1 - 2 * y) if y.requires_grad else None  # d/dy = gy (1 - 2y)
+        ggy = apply(SigmoidGrad(), y, g) if gy.requires_grad else None  # y (1 - y)
+        return gy_, ggy
 
 
 def sigmoid(x) -> Variable:
@@ -85,17 +126,33 @@ def sigmoid_simple(x) -> Variable:
         variable([0.5])
     """
     x = as_variable(x)
+    if x.dtype.kind != "f":  # -x would wrap around in small integer types
+        x = as_variable(as_float(x.data))
     return 1 / (1 + exp(-x))
 
 
 # ---- rectifiers -------------------------------------------------------------------------------
 class ReLU(Function):
     def forward(self, x):
-        return get_array_module(x).maximum(x, 0).astype(x.dtype, copy=False)
+        return as_dtype(get_array_module(x).maximum(x, 0), x.dtype)
 
     def backward(self, gy):
         (x,) = self.inputs
-        return gy * (x.data > 0).astype(x.dtype)  # d/dx max(x, 0) = 1 if x > 0 else 0
+        return apply(ReLUGrad(), x, gy)  # d/dx max(x, 0) = 1 if x > 0 else 0
+
+
+class ReLUGrad(Function):
+    """``gy`` where x > 0, else 0: the gradient of relu."""
+
+    def forward(self, x, gy):
+        # A float mask, not a boolean one: NumPy multiplies two floats several times
+        # faster than a float by a boolean (which it converts element by element).
+        return gy * (x > 0).astype(gy.dtype)
+
+    def backward(self, g):
+        x, gy = self.inputs
+        # Piecewise linear: nothing to differentiate in x; linear in gy.
+        return None, (apply(ReLUGrad(), x, g) if gy.requires_grad else None)
 
 
 def relu(x) -> Variable:
@@ -113,16 +170,37 @@ class LeakyReLU(Function):
         self.slope = slope
 
     def forward(self, x):
+        x = as_float(x)
         xp = get_array_module(x)
-        y = xp.where(x > 0, x, x * self.slope)
-        return y.astype(x.dtype, copy=False) if x.dtype.kind == "f" else y
+        # x where x > 0, else slope x, without a branch per element (np.where's is slow on
+        # unpredictable signs): max(x, slope x) for slope <= 1, min for a larger slope.
+        pick = xp.maximum if self.slope <= 1 else xp.minimum
+        return as_dtype(pick(x, x * self.slope), x.dtype)
 
     def backward(self, gy):
         (x,) = self.inputs
-        xp = get_array_module(x.data)
-        one = x.dtype.type(1)
-        slope = xp.where(x.data > 0, one, x.dtype.type(self.slope))
-        return gy * slope  # d/dx = 1 if x > 0 else slope
+        return apply(LeakyReLUGrad(self.slope), x, gy)  # d/dx = 1 if x > 0 else slope
+
+
+class LeakyReLUGrad(Function):
+    """``gy`` where x > 0, else ``slope * gy``: the gradient of leaky_relu."""
+
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, x, gy):
+        # factor = 1 where x > 0, slope elsewhere, both exactly: (1 - m) slope + m.
+        positive = (x > 0).astype(gy.dtype)
+        factor = 1 - positive
+        factor *= self.slope
+        factor += positive
+        factor *= gy
+        return as_dtype(factor, gy.dtype)
+
+    def backward(self, g):
+        x, gy = self.inputs
+        # Piecewise linear: nothing to differentiate in x; linear in gy.
+        return None, (apply(LeakyReLUGrad(self.slope), x, g) if gy.requires_grad else None)
 
 
 def leaky_relu(x, slope: float = 0.2) -> Variable:
@@ -137,10 +215,7 @@ def leaky_relu(x, slope: float = 0.2) -> Variable:
 
 # ---- softmax family -----------------------------------------------------------------------------
 def _axis(op: str, axis, ndim: int):
-    try:
-        return normalize_axis(axis, ndim)
-    except ValueError as e:
-        raise ValueError(f"{op}: {e}") from None
+    return check_axes(op, axis, ndim)
 
 
 class Softmax(Function):
@@ -149,14 +224,39 @@ class Softmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))  # shifted: no overflow
-        return e / e.sum(axis=self.axis, keepdims=True)
+        x = as_float(x)
+        if x.size == 0:  # nothing to normalise (and no maximum to shift by)
+            return x.copy()
+        e = x - x.max(axis=self.axis, keepdims=True)  # shifted: no overflow
+        e = xp.exp(e, out=e) if e.ndim else xp.exp(e)  # (a 0-d x gives a NumPy scalar)
+        e /= e.sum(axis=self.axis, keepdims=True)
+        return e
 
     def backward(self, gy):
         y = self.outputs[0]()
-        gx = y * gy
         # d/dx softmax: gx_i = y_i (gy_i - sum_j y_j gy_j)
-        return gx - y * gx.sum(axis=self.axis, keepdims=True)
+        return apply(SoftmaxGrad(self.axis), y, gy)
+
+
+class SoftmaxGrad(Function):
+    """``y gy - y sum(y gy)`` along the axis, with y = softmax(x): softmax's gradient."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, y, gy):
+        gx = y * gy
+        gx -= y * gx.sum(axis=self.axis, keepdims=True)
+        return gx
+
+    def backward(self, g):
+        y, gy = self.inputs
+        gy_ = None
+        if y.requires_grad:  # d/dy = g gy - g sum(y gy) - gy sum(g y)
+            axis = self.axis
+            gy_ = g * (gy - sum(y * gy, axis, True)) - gy * sum(g * y, axis, True)
+        ggy = apply(SoftmaxGrad(self.axis), y, g) if gy.requires_grad else None
+        return gy_, ggy
 
 
 def softmax(x, axis=1) -> Variable:
@@ -184,8 +284,12 @@ def softmax_simple(x, axis=1) -> Variable:
         variable([[0.5 0.5]])
     """
     x = as_variable(x)
+    if x.dtype.kind != "f":  # x - max would wrap around in small integer types
+        x = as_variable(as_float(x.data))
     axis = _axis("softmax_simple", axis, x.ndim)
-    y = exp(x - x.data.max(axis=axis, keepdims=True))  # the shift is a constant
+    # the shift is a constant (x's dtype, also for an empty x: NumPy's dtypes follow)
+    shift = x.data.max(axis=axis, keepdims=True) if x.size else x.dtype.type(0)
+    y = exp(x - shift)
     return y / y.sum(axis=axis, keepdims=True)
 
 
@@ -195,15 +299,38 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        x = as_float(x)
+        if x.size == 0:
+            return x.copy()
         # (x - max) - log(sum(exp(x - max))): subtracting the max first keeps the
         # largest entries exact (x - logsumexp(x) would round at the scale of x).
         shifted = x - x.max(axis=self.axis, keepdims=True)
-        return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        shifted -= xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        return shifted
 
     def backward(self, gy):
         y = self.outputs[0]()
         # d/dx log_softmax: gx_i = gy_i - softmax_i sum_j gy_j, with softmax = exp(y)
-        return gy - exp(y) * gy.sum(axis=self.axis, keepdims=True)
+        return apply(LogSoftmaxGrad(self.axis), y, gy)
+
+
+class LogSoftmaxGrad(Function):
+    """``gy - exp(y) sum(gy)`` along the axis, with y = log_softmax(x): its gradient."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, y, gy):
+        gx = get_array_module(y).exp(y)
+        gx *= gy.sum(axis=self.axis, keepdims=True)
+        return gy - gx
+
+    def backward(self, g):
+        y, gy = self.inputs
+        p = exp(y)
+        gy_ = -g * p * sum(gy, self.axis, True) if y.requires_grad else None  # d/dy
+        ggy = g - sum(g * p, self.axis, True) if gy.requires_grad else None  # d/dgy
+        return gy_, ggy
 
 
 def log_softmax(x, axis=1) -> Variable:
@@ -221,12 +348,33 @@ def log_softmax(x, axis=1) -> Variable:
 # ---- softplus ---------------------------------------------------------------------------------
 class Softplus(Function):
     def forward(self, x):
-        y = get_array_module(x).logaddexp(0, x)  # log(e^0 + e^x), no overflow
-        return y.astype(x.dtype, copy=False)
+        x = as_float(x)
+        xp = get_array_module(x)
+        # max(x, 0) + log(1 + exp(-|x|)): no overflow, and (in NumPy) twice as fast as
+        # logaddexp(0, x)
+        y = xp.log1p(xp.exp(-xp.abs(x)))
+        y += xp.maximum(x, 0)
+        return as_dtype(y, x.dtype)
 
     def backward(self, gy):
         (x,) = self.inputs
-        return gy * sigmoid(x)  # d/dx log(1 + e^x) = sigmoid(x)
+        return apply(SoftplusGrad(), x, gy)  # d/dx log(1 + e^x) = sigmoid(x)
+
+
+class SoftplusGrad(Function):
+    """``gy sigmoid(x)``, the gradient of softplus."""
+
+    def forward(self, x, gy):
+        gx = _sigmoid_array(as_float(x))
+        gx *= gy
+        return gx
+
+    def backward(self, g):
+        x, gy = self.inputs
+        s = apply(Sigmoid(), x) if x.requires_grad else None
+        gx = apply(SigmoidGrad(), s, gy * g) if x.requires_grad else None  # gy s (1 - s)
+        ggy = apply(SoftplusGrad(), x, g) if gy.requires_grad else None  # sigmoid(x)
+        return gx, ggy
 
 
 def softplus(x) -> Variable:
@@ -239,96 +387,24 @@ def softplus(x) -> Variable:
     return Softplus()(x)
 
 
-# ---- error function (NumPy has none) ----------------------------------------------------------
-# erfc(z) for z >= 0 is written t * exp(-z^2 + h(u)) with t = 2 / (2 + z) and
-# u = 2t - 1 in (-1, 1]; h is smooth on [-1, 1] (also as z -> inf) and is summed as a
-# Chebyshev series. The coefficients were computed for zerograd from 50-digit values of
-# erfc (mpmath) at 60 Chebyshev nodes; the 28 kept give h to within 3e-18. Measured
-# against mpmath, erfc's relative error in float64 stays below 6e-16 * max(1, 2 z^2)
-# on [0, inf): 2 z^2 is erfc's own sensitivity to the rounding of z in its far tail.
-# float32 uses the first 16 coefficients (h within 3e-10).
-_ERFC_CHEBYSHEV = (
-    -0.6513268598908547,
-    0.6419697923564902,
-    0.019476473204185836,
-    -0.009561514786808632,
-    -0.0009465953444820369,
-    0.00036683949785276145,
-    4.252332480690777e-05,
-    -2.0278578112534242e-05,
-    -1.6242900046470256e-06,
-    1.3036558355805232e-06,
-    1.5626441722066142e-08,
-    -8.523809591492654e-08,
-    6.5290544390988515e-09,
-    5.059343495551469e-09,
-    -9.91364156493033e-10,
-    -2.273651222931836e-10,
-    9.646791102015527e-11,
-    2.3940380830391146e-12,
-    -6.886027526497553e-12,
-    8.944879273090725e-13,
-    3.130921399342958e-13,
-    -1.1270822361367252e-13,
-    3.810905255189232e-16,
-    7.106097613609237e-15,
-    -1.5230282014571043e-15,
-    -9.457494571291233e-17,
-    1.210237189224279e-16,
-    -2.816663087747177e-17,
-)
-# Maclaurin series erf(x) = 2/sqrt(pi) sum_k (-1)^k x^(2k+1) / (k! (2k+1)), used for
-# |x| < 0.5 where 1 - erfc(x) would lose relative precision; 13 terms reach 1e-17.
-_ERF_SERIES = tuple(
-    2 / math.sqrt(math.pi) * (-1) ** k / (math.factorial(k) * (2 * k + 1)) for k in range(13)
-)
-_SQRT_HALF = math.sqrt(0.5)
+# ---- GELU ---------------------------------------------------------------------------------
+_TANH_C = math.sqrt(2 / math.pi)
+_TANH_A = 0.044715
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
-
-
-def _erfc_nonnegative(z):
-    """erfc of an array of values >= 0 (NumPy or CuPy), in z's dtype."""
-    xp = get_array_module(z)
-    coefs = _ERFC_CHEBYSHEV if z.dtype.itemsize >= 8 else _ERFC_CHEBYSHEV[:16]
-    t = 2 / (2 + z)
-    u = 2 * t - 1
-    two_u = 2 * u
-    b1 = b2 = 0  # Clenshaw's recurrence for sum_k coefs[k] T_k(u)
-    for c in coefs[:0:-1]:
-        b1, b2 = two_u * b1 - b2 + c, b1
-    h = u * b1 - b2 + coefs[0]
-    return t * xp.exp(h - z * z)
-
-
-def _erf(x):
-    """The error function of an array (NumPy or CuPy), in x's dtype.
-
-    Accuracy, measured against mpmath: relative error below 1e-15 in float64 over the
-    whole real line; float32 results are within about one float32 rounding.
-    """
-    xp = get_array_module(x)
-    ax = xp.abs(x)
-    small = ax < 0.5
-    xs = xp.where(small, x, 0)  # the series only sees |x| < 0.5
-    s = xs * xs
-    p = _ERF_SERIES[-1]
-    for c in _ERF_SERIES[-2::-1]:
-        p = p * s + c
-    tail = 1 - _erfc_nonnegative(xp.maximum(ax, 0.5))
-    return xp.where(small, xs * p, xp.copysign(tail, x))
 
 
 def _normal_cdf(x):
     """Phi(x) = P(N(0, 1) <= x) = erfc(-x / sqrt(2)) / 2, with full relative precision in
     the lower tail (where GELU's output is tiny)."""
     xp = get_array_module(x)
-    half_tail = 0.5 * _erfc_nonnegative(xp.abs(x) * _SQRT_HALF)  # Phi(-|x|)
-    return xp.where(x < 0, half_tail, 1 - half_tail)
-
-
-# ---- GELU ---------------------------------------------------------------------------------
-_TANH_C = math.sqrt(2 / math.pi)
-_TANH_A = 0.044715
+    h = _erfc_nonnegative(xp.abs(x) * _SQRT_HALF)
+    h *= 0.5  # Phi(-|x|)
+    # h where x < 0, else 1 - h: h + [x >= 0] (1 - 2h) is exactly h for x < 0, and
+    # needs no branch per element.
+    upper = 1 - 2 * h
+    upper *= (x >= 0).astype(h.dtype)
+    upper += h
+    return upper
 
 
 class GELU(Function):
@@ -336,20 +412,30 @@ class GELU(Function):
         self.approximate = approximate
 
     def forward(self, x):
+        x = as_float(x)
+        if x.dtype.itemsize < 4:  # float16: computed in float32, rounded once
+            return self.forward(x.astype(np.float32)).astype(x.dtype)
         xp = get_array_module(x)
         if self.approximate == "tanh":
-            self.aux = xp.tanh(_TANH_C * (x + _TANH_A * x * x * x))
-            return (0.5 * x * (1 + self.aux)).astype(x.dtype, copy=False)
+            u = x * x
+            u *= _TANH_C * _TANH_A
+            u += _TANH_C
+            u *= x  # sqrt(2/pi) (x + 0.044715 x^3)
+            self.aux = xp.tanh(u)
+            y = self.aux + 1
+            y *= x
+            y *= 0.5
+            return as_dtype(y, x.dtype)
         self.aux = _normal_cdf(x)
-        return (x * self.aux).astype(x.dtype, copy=False)
+        return as_dtype(x * self.aux, x.dtype)
 
     def backward(self, gy):
         (x,) = self.inputs
-        return gy * GELUGrad(self.approximate, self.aux)(x)  # d/dx gelu = GELUGrad(x)
+        return apply(GELUGrad(self.approximate, self.aux), x, gy)  # gy * gelu'(x)
 
 
 class GELUGrad(Function):
-    """The derivative of GELU, as a function of x, so that GELU has a second derivative.
+    """``gy gelu'(x)``, the gradient of GELU, differentiable again.
 
     ``aux`` is what GELU's forward computed at the same x: Phi(x) for the exact form,
     tanh(u) for the approximation.
@@ -359,26 +445,49 @@ class GELUGrad(Function):
         self.approximate = approximate
         self.aux = aux
 
-    def forward(self, x):
+    def forward(self, x, gy):
+        x = as_float(x)
+        if x.dtype.itemsize < 4:
+            x = x.astype(np.float32)
         xp = get_array_module(x)
         if self.approximate == "tanh":
             t = self.aux
-            k = _TANH_C * (1 + 3 * _TANH_A * x * x)  # du/dx
-            dy = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k
+            k = x * x
+            k *= 3 * _TANH_A * _TANH_C
+            k += _TANH_C  # du/dx
+            d = 1 - t
+            d *= 1 + t
+            d *= x
+            d *= k
+            d *= 0.5  # x (1 - t^2) du/dx / 2
+            dy = t + 1
+            dy *= 0.5
+            dy += d  # (1 + t) / 2 + x (1 - t^2) du/dx / 2
         else:
-            dy = self.aux + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI  # Phi(x) + x phi(x)
-        return dy.astype(x.dtype, copy=False)
+            dy = x * x
+            dy *= -0.5
+            dy = xp.exp(dy)
+            dy *= _INV_SQRT_2PI
+            dy *= x
+            dy += self.aux  # Phi(x) + x phi(x)
+        dy *= gy
+        return as_dtype(dy, gy.dtype)
 
-    def backward(self, gy):
-        (x,) = self.inputs
-        if self.approximate == "tanh":
-            t = tanh(_TANH_C * (x + _TANH_A * x * x * x))
-            s = 1 - t * t
-            k = _TANH_C * (1 + 3 * _TANH_A * x * x)
-            # d2/dx2 of x (1 + tanh u) / 2 = s (k - x t k^2 + 3 a c x^2), s = 1 - tanh^2 u
-            return gy * s * (k - x * t * k * k + (3 * _TANH_A * _TANH_C) * x * x)
-        pdf = exp(-0.5 * x * x) * _INV_SQRT_2PI
-        return gy * pdf * (2 - x * x)  # d/dx (Phi + x phi) = phi (2 - x^2)
+    def backward(self, g):
+        x, gy = self.inputs
+        gx = None
+        if x.requires_grad:
+            if self.approximate == "tanh":
+                t = tanh(_TANH_C * (x + _TANH_A * x * x * x))
+                s = 1 - t * t
+                k = _TANH_C * (1 + 3 * _TANH_A * x * x)
+                # d2/dx2 of x (1 + tanh u) / 2 = s (k - x t k^2 + 3 a c x^2), s = 1 - tanh^2 u
+                d2 = s * (k - x * t * k * k + (3 * _TANH_A * _TANH_C) * x * x)
+            else:
+                d2 = exp(-0.5 * x * x) * _INV_SQRT_2PI * (2 - x * x)  # phi(x) (2 - x^2)
+            gx = g * gy * d2
+        ggy = apply(GELUGrad(self.approximate, self.aux), x, g) if gy.requires_grad else None
+        return gx, ggy
 
 
 def gelu(x, approximate: str = "none") -> Variable:

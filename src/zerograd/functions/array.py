@@ -18,7 +18,9 @@ import numpy as np
 
 from zerograd.core import Function, Variable, _operand, as_variable
 from zerograd.cuda import get_array_module
-from zerograd.utils.shape import normalize_axis, reduced_shape
+from zerograd.functions._arrays import check_axes, named_error
+from zerograd.functions.gradient import apply
+from zerograd.utils.shape import reduced_shape
 from zerograd.utils.shape import sum_to as sum_to_array
 
 __all__ = [
@@ -65,7 +67,7 @@ class Reshape(Function):
         return x.reshape(self.shape)
 
     def backward(self, gy):
-        return reshape(gy, self.x_shape)  # reshape is linear: undo it
+        return apply(Reshape(self.x_shape), gy)  # reshape is linear: undo it
 
 
 def reshape(x, shape) -> Variable:
@@ -75,11 +77,15 @@ def reshape(x, shape) -> Variable:
         >>> reshape(np.arange(6.0), (2, 3)).shape
         (2, 3)
     """
-    if isinstance(shape, int):
+    if isinstance(shape, (int, np.integer)):
         shape = (shape,)
-    if isinstance(x, Variable) and x.shape == tuple(shape):
+    shape = tuple(shape)
+    if isinstance(x, Variable) and x.shape == shape:
         return x
-    return Reshape(tuple(shape))(x)
+    try:
+        return Reshape(shape)(x)
+    except (TypeError, ValueError) as e:
+        raise named_error("reshape", e, x=np.shape(_data(x))) from None
 
 
 class Transpose(Function):
@@ -103,9 +109,26 @@ def transpose(x, axes=None) -> Variable:
         >>> transpose(np.zeros((2, 3, 4)), (1, 0, 2)).shape
         (3, 2, 4)
     """
+    x = as_variable(x)
     if axes is not None:
         axes = tuple(axes)
+        n = x.ndim
+        valid = (len(axes) == n and _all_ints(axes) and all(-n <= a < n for a in axes)
+                 and sorted(a % n for a in axes) == list(range(n)))
+        if not valid:
+            raise ValueError(
+                f"transpose: axes must be a permutation of the {x.ndim} axes of "
+                f"x.shape={x.shape}, got {axes}"
+            )
     return Transpose(axes)(x)
+
+
+def _all_ints(values) -> bool:
+    return all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values)
+
+
+def _data(x):
+    return x.data if isinstance(x, Variable) else x
 
 
 # ---- broadcasting ------------------------------------------------------------------------
@@ -118,7 +141,8 @@ class BroadcastTo(Function):
         return get_array_module(x).broadcast_to(x, self.shape)
 
     def backward(self, gy):
-        return sum_to(gy, self.x_shape)  # each input element fed several outputs: add up
+        # Each input element fed several outputs: add their gradients up.
+        return apply(SumTo(self.x_shape), gy) if gy.shape != self.x_shape else gy
 
 
 def broadcast_to(x, shape) -> Variable:
@@ -129,10 +153,13 @@ def broadcast_to(x, shape) -> Variable:
         variable([[1. 2.]
                   [1. 2.]])
     """
-    shape = tuple(shape)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if isinstance(x, Variable) and x.shape == shape:
         return x
-    return BroadcastTo(shape)(x)
+    try:
+        return BroadcastTo(shape)(x)
+    except (TypeError, ValueError) as e:
+        raise named_error("broadcast_to", e, x=np.shape(_data(x))) from None
 
 
 class SumTo(Function):
@@ -144,7 +171,7 @@ class SumTo(Function):
         return sum_to_array(x, self.shape)
 
     def backward(self, gy):
-        return broadcast_to(gy, self.x_shape)
+        return apply(BroadcastTo(self.x_shape), gy) if gy.shape != self.x_shape else gy
 
 
 def sum_to(x, shape) -> Variable:
@@ -172,8 +199,8 @@ class Sum(Function):
 
     def backward(self, gy):
         # d/dx sum = 1 everywhere: put the reduced axes back and broadcast.
-        gy = reshape(gy, reduced_shape(self.x_shape, self.axis, keepdims=True))
-        return broadcast_to(gy, self.x_shape)
+        gy = apply(Reshape(reduced_shape(self.x_shape, self.axis, keepdims=True)), gy)
+        return apply(BroadcastTo(self.x_shape), gy)
 
 
 def sum(x, axis=None, keepdims: bool = False) -> Variable:
@@ -184,7 +211,7 @@ def sum(x, axis=None, keepdims: bool = False) -> Variable:
         variable([3. 3.])
     """
     x = as_variable(x)
-    return Sum(normalize_axis(axis, x.ndim), keepdims)(x)
+    return Sum(check_axes("sum", axis, x.ndim), keepdims)(x)
 
 
 class _Extremum(Function):
@@ -199,9 +226,35 @@ class _Extremum(Function):
         y = self.outputs[0]()
         shape = reduced_shape(x.shape, self.axis, keepdims=True)
         # Ties share the gradient equally, so that it stays a subgradient that sums to gy.
+        # A slice whose extremum is NaN matches nothing: its gradient is NaN (as PyTorch's
+        # amax and amin give), through a count of NaN rather than a division by 0.
         mask = x.data == y.data.reshape(shape)
-        mask = mask / mask.sum(axis=self.axis, keepdims=True)
-        return broadcast_to(reshape(gy, shape), x.shape) * mask.astype(x.dtype, copy=False)
+        xp = get_array_module(mask)
+        count = xp.asarray(mask.sum(axis=self.axis, keepdims=True), dtype=gy.dtype)
+        if y.dtype.kind == "f":
+            count[count == 0] = np.nan
+        return apply(ExtremumGrad(self.axis, mask, count), gy)
+
+
+class ExtremumGrad(Function):
+    """max's (or min's) gradient: ``gy / count`` at the elements equal to the extremum
+    (``mask``; ``count`` of them per slice), 0 elsewhere. Linear in gy."""
+
+    def __init__(self, axis, mask, count):
+        self.axis = axis
+        self.mask = mask
+        self.count = count
+
+    def forward(self, gy):
+        gx = self.mask.astype(gy.dtype)  # (a float mask multiplies faster than a boolean)
+        gx *= gy.reshape(self.count.shape) / self.count
+        return gx
+
+    def backward(self, g):
+        (gy,) = self.inputs
+        # The adjoint: gather the masked gradient back over each slice.
+        picked = sum(g * self.mask.astype(g.dtype), axis=self.axis, keepdims=True)
+        return reshape(picked / self.count, gy.shape)
 
 
 class Max(_Extremum):
@@ -221,8 +274,7 @@ def max(x, axis=None, keepdims: bool = False) -> Variable:
         >>> max(np.array([[1.0, 5.0], [3.0, 2.0]]), axis=1)
         variable([5. 3.])
     """
-    x = as_variable(x)
-    return Max(normalize_axis(axis, x.ndim), keepdims)(x)
+    return _extremum(Max, "max", x, axis, keepdims)
 
 
 def min(x, axis=None, keepdims: bool = False) -> Variable:
@@ -232,8 +284,19 @@ def min(x, axis=None, keepdims: bool = False) -> Variable:
         >>> min(np.array([[1.0, 5.0], [3.0, 2.0]]), axis=1)
         variable([1. 2.])
     """
+    return _extremum(Min, "min", x, axis, keepdims)
+
+
+def _extremum(cls, op, x, axis, keepdims):
     x = as_variable(x)
-    return Min(normalize_axis(axis, x.ndim), keepdims)(x)
+    axis = check_axes(op, axis, x.ndim)
+    reduced = range(x.ndim) if axis is None else axis
+    if any(x.shape[a] == 0 for a in reduced):
+        raise ValueError(
+            f"{op}: the reduction over axis={axis} of x.shape={x.shape} covers no element, "
+            f"and an empty set has no {op}imum"
+        )
+    return cls(axis, keepdims)(x)
 
 
 # ---- indexing -------------------------------------------------------------------------------
@@ -246,7 +309,7 @@ class GetItem(Function):
 
     def backward(self, gy):
         (x,) = self.inputs
-        return GetItemGrad(self.slices, x.shape)(gy)
+        return apply(GetItemGrad(self.slices, x.shape), gy)
 
 
 class GetItemGrad(Function):
@@ -295,7 +358,10 @@ def get_item(x, slices) -> Variable:
         >>> x.grad
         variable([2. 0. 1.])
     """
-    return GetItem(_as_index(slices))(x)
+    try:
+        return GetItem(_as_index(slices))(x)
+    except (IndexError, TypeError, ValueError) as e:
+        raise named_error("get_item", e, x=np.shape(_data(x))) from None
 
 
 
@@ -315,12 +381,7 @@ def expand_dims(x, axis) -> Variable:
     x = as_variable(x)
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     ndim = x.ndim + len(axes)
-    try:
-        new_axes = normalize_axis(axes, ndim)
-    except ValueError as e:
-        raise ValueError(f"expand_dims: {e} (x.shape={x.shape})") from None
-    if len(new_axes) != len(axes):
-        raise ValueError(f"expand_dims: repeated axis in {axis!r}; give each axis once")
+    new_axes = check_axes("expand_dims", axes, ndim)
     dims = iter(x.shape)
     shape = tuple(1 if i in new_axes else next(dims) for i in range(ndim))
     return reshape(x, shape)
@@ -353,11 +414,37 @@ def average(x, axis=None, keepdims: bool = False) -> Variable:
         >>> average(np.array([[1.0, 2.0], [3.0, 6.0]]), axis=1)
         variable([1.5 4.5])
     """
+    return _average("average", x, axis, keepdims)
+
+
+def _average(op, x, axis, keepdims):
     x = as_variable(x)
-    axis = normalize_axis(axis, x.ndim)
+    axis = check_axes(op, axis, x.ndim)
     axes = range(x.ndim) if axis is None else axis
     count = int(np.prod([x.shape[a] for a in axes]))
+    if x.dtype == np.float16:  # as NumPy: accumulate float16 in float32
+        return _as_type(_average(op, _as_type(x, np.float32), axis, keepdims), np.float16)
+    if x.dtype.kind in "biu":  # as NumPy: the mean of integers in float64 (no wrapping)
+        x = _as_type(x, np.float64)
     return sum(x, axis, keepdims) / count  # d/dx mean = 1/count, through sum and div
+
+
+class _AsType(Function):
+    """A change of dtype; the gradient changes back."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.x_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return apply(_AsType(self.x_dtype), gy)
+
+
+def _as_type(x, dtype):
+    return _AsType(np.dtype(dtype))(x)
 
 
 def mean(x, axis=None, keepdims: bool = False) -> Variable:
@@ -367,7 +454,7 @@ def mean(x, axis=None, keepdims: bool = False) -> Variable:
         >>> mean(np.array([1.0, 2.0, 6.0]))
         variable(3.0)
     """
-    return average(x, axis, keepdims)
+    return _average("mean", x, axis, keepdims)
 
 
 # ---- clip ------------------------------------------------------------------------------------
@@ -377,20 +464,40 @@ class Clip(Function):
         self.x_max = x_max
 
     def forward(self, x):
-        y = get_array_module(x).clip(x, self.x_min, self.x_max)
-        if x.dtype.kind != "f":  # integers are clipped to float bounds, not truncated
-            return y
-        return y.astype(x.dtype, copy=False)  # NumPy 1.x: 0-d float32 with a float
+        if x.ndim == 0:  # NumPy 1.x promotes a 0-d array with Python bounds; 2.x does not
+            return self.forward(x.reshape(1)).reshape(())
+        # (integers clipped to float bounds become floats, as in NumPy: not truncated)
+        return get_array_module(x).clip(x, self.x_min, self.x_max)
 
     def backward(self, gy):
         (x,) = self.inputs
-        xp = get_array_module(x.data)
-        inside = xp.ones(x.shape, dtype=bool)
-        if self.x_min is not None:
-            inside &= x.data >= self.x_min
-        if self.x_max is not None:
-            inside &= x.data <= self.x_max
-        return gy * inside.astype(x.dtype)  # d/dx clip = 1 inside [x_min, x_max], else 0
+        # d/dx clip = 1 inside [x_min, x_max], else 0
+        return apply(ClipGrad(self.x_min, self.x_max), x, gy)
+
+
+class ClipGrad(Function):
+    """``gy`` where ``x_min <= x <= x_max`` (bounds included, as PyTorch's clamp), else 0:
+    clip's gradient. Piecewise linear."""
+
+    def __init__(self, x_min, x_max):
+        self.x_min = x_min
+        self.x_max = x_max
+
+    def forward(self, x, gy):
+        if self.x_min is None:
+            inside = x <= self.x_max
+        elif self.x_max is None:
+            inside = x >= self.x_min
+        else:
+            inside = x >= self.x_min
+            inside &= x <= self.x_max
+        # A float mask: NumPy multiplies floats by floats faster than by booleans.
+        return gy * inside.astype(gy.dtype)
+
+    def backward(self, g):
+        x, gy = self.inputs
+        # Nothing to differentiate in x (piecewise constant); linear in gy.
+        return None, (apply(ClipGrad(self.x_min, self.x_max), x, g) if gy.requires_grad else None)
 
 
 def clip(x, x_min, x_max) -> Variable:
@@ -408,7 +515,10 @@ def clip(x, x_min, x_max) -> Variable:
     """
     if x_min is None and x_max is None:
         raise ValueError("clip: x_min and x_max are both None; give at least one bound")
-    return Clip(x_min, x_max)(x)
+    try:
+        return Clip(x_min, x_max)(x)
+    except (TypeError, ValueError, OverflowError) as e:  # a bound the dtype cannot hold
+        raise named_error("clip", e, x=np.shape(_data(x))) from None
 
 
 # ---- joining and splitting ------------------------------------------------------------------
@@ -462,7 +572,8 @@ def concat(xs, axis: int = 0) -> Variable:
     xs = [as_variable(x) for x in xs]
     if len(xs) and xs[0].ndim == 0:
         raise ValueError("concat: 0-d arrays cannot be concatenated; use stack")
-    axis = normalize_axis(axis, xs[0].ndim)[0] if xs else 0
+    _int_axis("concat", axis)
+    axis = check_axes("concat", axis, xs[0].ndim)[0] if xs else 0
     _check_joinable("concat", xs, axis)
     return Concat(axis)(*xs)
 
@@ -486,7 +597,14 @@ def stack(xs, axis: int = 0) -> Variable:
         )
     xs = [as_variable(x) for x in xs]
     _check_joinable("stack", xs, None)
+    _int_axis("stack", axis)
+    check_axes("stack", axis, xs[0].ndim + 1)
     return concat([expand_dims(x, axis) for x in xs], axis)
+
+
+def _int_axis(op: str, axis) -> None:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
 
 
 class Split(Function):
@@ -526,7 +644,8 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
     x = as_variable(x)
     if x.ndim == 0:
         raise ValueError("split: cannot split a 0-d array; it has no axis")
-    axis = normalize_axis(axis, x.ndim)[0]
+    _int_axis("split", axis)
+    axis = check_axes("split", axis, x.ndim)[0]
     if isinstance(indices_or_sections, (int, np.integer)):
         n = int(indices_or_sections)
         if n <= 0 or x.shape[axis] % n != 0:
@@ -554,8 +673,8 @@ class Where(Function):
         zero = xp.zeros((), dtype=gz.dtype)
         # d/dx = 1 where the condition holds, d/dy = 1 elsewhere; the engine sums the
         # gradients down to the shapes of x and y.
-        gx = where(self.condition, gz, zero) if x.requires_grad else None
-        gy = where(self.condition, zero, gz) if y.requires_grad else None
+        gx = apply(Where(self.condition), gz, zero) if x.requires_grad else None
+        gy = apply(Where(self.condition), zero, gz) if y.requires_grad else None
         return gx, gy
 
 

@@ -399,7 +399,7 @@ def conv2d(x, W, b=None, stride=1, pad=0) -> Variable:
             f"conv2d: channel counts differ, x.shape={x.shape}, W.shape={W.shape} "
             f"({x.shape[1]} != {W.shape[1]}); W is (out_channels, in_channels, KH, KW)"
         )
-    _, stride, pad = _geometry("conv2d", None, stride, pad)
+    _, stride, pad = _geometry("conv2d", W.shape[2:], stride, pad)  # (a 0x0 kernel too)
     _check_outsize("conv2d", *x.shape[2:], *W.shape[2:], *stride, *pad)
     if b is None:
         return Conv2d(stride, pad)(x, W)
@@ -447,7 +447,7 @@ def deconv2d(x, W, b=None, stride=1, pad=0, outsize=None) -> Variable:
             f"deconv2d: channel counts differ, x.shape={x.shape}, W.shape={W.shape} "
             f"({x.shape[1]} != {W.shape[0]}); W is (in_channels, out_channels, KH, KW)"
         )
-    _, stride, pad = _geometry("deconv2d", None, stride, pad)
+    _, stride, pad = _geometry("deconv2d", W.shape[2:], stride, pad)  # (a 0x0 kernel too)
     (sh, sw), (ph, pw) = stride, pad
     h, w = x.shape[2:]
     kh, kw = W.shape[2:]
@@ -705,8 +705,8 @@ def conv2d_simple(x, W, b=None, stride=1, pad=0) -> Variable:
         )
     n, _, h, w = x.shape
     oc, _, kh, kw = W.shape
-    (sh, sw), (ph, pw) = pair(stride), pair(pad)
-    oh, ow = get_conv_outsize(h, kh, sh, ph), get_conv_outsize(w, kw, sw, pw)
+    _, (sh, sw), (ph, pw) = _geometry("conv2d_simple", (kh, kw), stride, pad)
+    oh, ow = _check_outsize("conv2d_simple", h, w, kh, kw, sh, sw, ph, pw)
     col = im2col(x, (kh, kw), stride, pad, to_matrix=True)
     y = linear(col, transpose(reshape(W, (oc, -1))), b)
     return transpose(reshape(y, (n, oh, ow, oc)), (0, 3, 1, 2))

@@ -18,6 +18,7 @@ import numpy as np  # noqa: F401  (the doctests use it)
 
 from zerograd.core import Variable, as_variable
 from zerograd.cuda import get_array_module
+from zerograd.functions._arrays import checks_values
 from zerograd.functions.array import get_item
 
 __all__ = [
@@ -39,7 +40,9 @@ def embed_id(x, W) -> Variable:
     Raises:
         TypeError: when the ids are not integers.
         IndexError: when an id is outside ``[0, V)`` (negative ids are not allowed:
-            they would silently pick rows from the end).
+            they would silently pick rows from the end). The check runs on the CPU, and
+            on the GPU under :func:`zerograd.debug.detect_anomaly` only (it reads the ids
+            back from the device, which would stall every step).
 
     Example:
         >>> W = np.array([[0.0, 0.1], [1.0, 1.1], [2.0, 2.1]])
@@ -57,10 +60,12 @@ def embed_id(x, W) -> Variable:
         )
     if W.ndim < 1:
         raise ValueError(f"embed_id: W must be a table (V, D), got W.shape={W.shape}")
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= W.shape[0]):
-        raise IndexError(
-            f"embed_id: ids must lie in [0, {W.shape[0]}) for W.shape={W.shape}, got ids "
-            f"from {int(ids.min())} to {int(ids.max())}"
-        )
+    if ids.size and checks_values(get_array_module(ids)):  # reads from the device
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= W.shape[0]:
+            raise IndexError(
+                f"embed_id: ids must lie in [0, {W.shape[0]}) for W.shape={W.shape}, got "
+                f"ids from {lo} to {hi}"
+            )
     return get_item(W, ids)
 

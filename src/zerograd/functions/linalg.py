@@ -13,10 +13,9 @@ Example:
 
 from __future__ import annotations
 
-from zerograd.config import Config
 from zerograd.core import Function, Variable, as_variable
-from zerograd.functions.array import reshape, sum_to, transpose
-from zerograd.utils.shape import sum_to as sum_to_array
+from zerograd.functions.array import SumTo, reshape, transpose
+from zerograd.functions.gradient import apply
 
 __all__ = [
     "MatMul",
@@ -92,38 +91,61 @@ class Linear(Function):
     def forward(self, x, W, b=None):
         y = x @ W
         if b is not None:
-            y += b
+            if b.dtype == y.dtype:
+                y += b  # in place: no second output-sized array
+            else:
+                y = y + b  # NumPy's promotion (integer x and W, a float b)
         return y
 
     def backward(self, gy):
         x, W = self.inputs[:2]
-        b = self.inputs[2] if len(self.inputs) == 3 else None
-        need_x, need_W = x.requires_grad, W.requires_grad
-        need_b = b is not None and b.requires_grad
-        n_in, n_out = W.shape
-        if Config.enable_backprop:
-            # The graph is recorded (create_graph=True): Functions, differentiable again.
-            gx = matmul(gy, W.T) if need_x else None  # d/dx (xW + b) = gy W^T
-            # d/dW = x^T gy, over every leading axis of x
-            gW = matmul(reshape(x, (-1, n_in)).T, reshape(gy, (-1, n_out))) if need_W else None
-            gb = sum_to(gy, b.shape) if need_b else None  # d/db = 1, summed over rows
-        else:
-            # Nothing to record: the same formulas on arrays, without the dozen Function
-            # calls above (they dominate small layers, such as an LSTM step at batch 1).
-            gy, x, W = gy.data, x.data, W.data
-            gx = gy @ W.T if need_x else None
-            gW = x.reshape(-1, n_in).T @ gy.reshape(-1, n_out) if need_W else None
-            gb = sum_to_array(gy, b.shape) if need_b else None
-        return (gx, gW) if b is None else (gx, gW, gb)
+        gx = apply(LinearGradX(), gy, W) if x.requires_grad else None  # gy W^T
+        gW = apply(LinearGradW(), x, gy) if W.requires_grad else None  # x^T gy
+        if len(self.inputs) == 2:
+            return gx, gW
+        b = self.inputs[2]
+        gb = apply(SumTo(b.shape), gy) if b.requires_grad else None  # d/db = 1, summed
+        return gx, gW, gb
+
+
+class LinearGradX(Function):
+    """``gy @ W^T``: linear's gradient with respect to x, ``(..., out) -> (..., in)``."""
+
+    def forward(self, gy, W):
+        return gy @ W.T
+
+    def backward(self, ggx):
+        gy, W = self.inputs
+        # <ggx, gy W^T> is bilinear: d/dgy = ggx W, d/dW = ggx^T gy (over every row).
+        ggy = apply(Linear(), ggx, W) if gy.requires_grad else None
+        gW = apply(LinearGradW(), ggx, gy) if W.requires_grad else None
+        return ggy, gW
+
+
+class LinearGradW(Function):
+    """``x^T @ gy`` over every leading axis: linear's gradient with respect to W,
+    ``(in, out)``."""
+
+    def forward(self, x, gy):
+        return x.reshape(-1, x.shape[-1]).T @ gy.reshape(-1, gy.shape[-1])
+
+    def backward(self, ggW):
+        x, gy = self.inputs
+        # <ggW, x^T gy> is bilinear: d/dx = gy ggW^T, d/dgy = x ggW.
+        gx = apply(LinearGradX(), gy, ggW) if x.requires_grad else None
+        ggy = apply(Linear(), x, ggW) if gy.requires_grad else None
+        return gx, ggy
 
 
 def linear(x, W, b=None) -> Variable:
     """Fully connected layer ``x @ W + b`` with W of shape ``(in, out)``.
 
-    ``x`` may have any number of leading axes: ``(..., in) -> (..., out)``.
+    ``x`` may have any number of leading axes: ``(..., in) -> (..., out)``. ``b`` is
+    ``(out,)`` (any shape that broadcasts onto the output without enlarging it works).
 
     Raises:
-        ValueError: when ``x.shape[-1]`` differs from ``W.shape[0]``.
+        ValueError: when ``x.shape[-1]`` differs from ``W.shape[0]``, or ``b`` does not
+            fit the output.
 
     Example:
         >>> linear(np.ones((4, 3)), np.ones((3, 2)), np.zeros(2)).shape
@@ -137,7 +159,22 @@ def linear(x, W, b=None) -> Variable:
         )
     if b is None:
         return Linear()(x, W)
+    b = as_variable(b)
+    y_shape = x.shape[:-1] + W.shape[1:]
+    if not _fits(b.shape, y_shape):
+        raise ValueError(
+            f"linear: expected b of shape ({W.shape[1]},) (one per output, W.shape="
+            f"{W.shape}), got b.shape={b.shape}, which does not broadcast onto the output "
+            f"{y_shape}; use b.reshape({W.shape[1]})"
+        )
     return Linear()(x, W, b)
+
+
+def _fits(shape, target) -> bool:
+    """Whether an array of ``shape`` broadcasts onto ``target`` without enlarging it."""
+    if len(shape) > len(target):
+        return False
+    return all(n == 1 or n == m for n, m in zip(shape[::-1], target[::-1]))
 
 
 def linear_simple(x, W, b=None) -> Variable:

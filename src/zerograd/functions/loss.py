@@ -21,14 +21,17 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from zerograd import cuda
-from zerograd.config import Config
 from zerograd.core import Function, Variable, as_variable
 from zerograd.cuda import get_array_module
-from zerograd.functions.activation import sigmoid, softmax
-from zerograd.functions.array import clip, get_item
+from zerograd.functions._arrays import as_dtype, checks_values
+from zerograd.functions.activation import _sigmoid_array, sigmoid, softmax
+from zerograd.functions.array import clip, get_item, sum
+from zerograd.functions.gradient import apply
 from zerograd.functions.math import exp, log
 
 __all__ = [
@@ -50,34 +53,94 @@ def _data(x):
     return x.data if isinstance(x, Variable) else x
 
 
+def _mean_of(total, n, dtype, xp):
+    """``total / n`` as a 0-d array of ``dtype``; NaN for no elements (as NumPy's and
+    PyTorch's means), without NumPy's warning about 0 / 0."""
+    if n == 0:
+        return xp.asarray(np.nan, dtype=dtype)
+    return xp.asarray(total / n, dtype=dtype)
+
+
 # ---- mean squared error --------------------------------------------------------------------
 class MeanSquaredError(Function):
     def forward(self, x0, x1):
         xp = get_array_module(x0)
         diff = x0 - x1
-        return xp.asarray((diff * diff).sum() / diff.size, dtype=diff.dtype)
+        return _mean_of((diff * diff).sum(), diff.size, diff.dtype, xp)
 
     def backward(self, gy):
         x0, x1 = self.inputs
-        diff = x0 - x1  # a Variable, so the gradient can be differentiated again
-        gx0 = diff * (gy * (2 / diff.size))  # d/dx0 mean((x0 - x1)^2) = 2 (x0 - x1) / n
+        gx0 = apply(MeanSquaredErrorGrad(), x0, x1, gy)  # d/dx0 = 2 (x0 - x1) gy / n
         # Both gradients have the broadcast shape; the engine sums each to its input's.
         return gx0, (-gx0 if x1.requires_grad else None)
+
+
+class MeanSquaredErrorGrad(Function):
+    """``2 (x0 - x1) gy / n``, the gradient of the mean squared error in x0 (n elements of
+    the broadcast shape)."""
+
+    def forward(self, x0, x1, gy):
+        gx0 = x0 - x1
+        gx0 *= gy * (2 / max(gx0.size, 1))
+        return as_dtype(gx0, gy.dtype)
+
+    def backward(self, g):
+        x0, x1, gy = self.inputs
+        n = max(g.size, 1)
+        # Linear in (x0 - x1) and in gy: d/dx0 = 2 g gy / n = -d/dx1, d/dgy = <g, 2 diff / n>.
+        gx0 = g * (gy * (2 / n)) if x0.requires_grad or x1.requires_grad else None
+        gx1 = -gx0 if gx0 is not None and x1.requires_grad else None
+        ggy = sum(g * (x0 - x1)) * (2 / n) if gy.requires_grad else None
+        return (gx0 if x0.requires_grad else None), gx1, ggy
+
+
+def _float_operands(x0, x1):
+    """Integer (or boolean) operands of a loss take the other one's float dtype, or
+    float64 when neither is float, so that a loss is never computed in integers."""
+    def cast(v, dtype):
+        return as_variable(v.data.astype(dtype))
+
+    f0, f1 = x0.dtype.kind == "f", x1.dtype.kind == "f"
+    if f0 and not f1:
+        x1 = cast(x1, x0.dtype)
+    elif f1 and not f0:
+        x0 = cast(x0, x1.dtype)
+    elif not f0 and not f1:
+        x0, x1 = cast(x0, np.float64), cast(x1, np.float64)
+    return x0, x1
 
 
 def mean_squared_error(x0, x1) -> Variable:
     """The mean over all elements of ``(x0 - x1) ** 2``; x0 and x1 broadcast.
 
     The gradients have the shapes of x0 and x1 (DeZero's did not, under broadcasting).
-    For the book's ``(N, 1)`` predictions this equals DeZero's sum divided by N.
+    For the book's ``(N, 1)`` predictions this equals DeZero's sum divided by N. Integer
+    operands take the other's float dtype (float64 if both are integers); a mean over no
+    elements is NaN, as NumPy's.
+
+    Raises:
+        ValueError: when the shapes of x0 and x1 do not broadcast.
 
     Example:
         >>> mean_squared_error(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
         variable(2.5)
+        >>> mean_squared_error(np.array([1, 2]), np.array([0, 0]))
+        variable(2.5)
     """
     x0 = as_variable(x0)
     if isinstance(x1, (int, float)):  # a number target takes x0's dtype (float32 stays)
-        x1 = get_array_module(x0.data).asarray(x1, dtype=x0.dtype)
+        dtype = x0.dtype if x0.dtype.kind == "f" else np.float64
+        x1 = get_array_module(x0.data).asarray(x1, dtype=dtype)
+    x1 = as_variable(x1)
+    try:
+        np.broadcast_shapes(x0.shape, x1.shape)
+    except ValueError:
+        raise ValueError(
+            f"mean_squared_error: the shapes of x0 and x1 do not broadcast, "
+            f"x0.shape={x0.shape}, x1.shape={x1.shape}; pass a target of the "
+            f"prediction's shape (e.g. t.reshape({x0.shape}))"
+        ) from None
+    x0, x1 = _float_operands(x0, x1)
     return MeanSquaredError()(x0, x1)
 
 
@@ -88,7 +151,7 @@ def mean_squared_error_simple(x0, x1) -> Variable:
         >>> mean_squared_error_simple(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
         variable(2.5)
     """
-    x0 = as_variable(x0)
+    x0, x1 = _float_operands(as_variable(x0), as_variable(x1))  # no integer wrap-around
     diff = x0 - x1
     return (diff * diff).sum() / diff.size
 
@@ -114,13 +177,13 @@ def _check_labels(op: str, x, t):
             f"{op}: labels t must have shape (N,)={(n,)} for x.shape={x.shape}, got "
             f"t.shape={t.shape}; use t.reshape(-1)"
         )
-    # The range check reads two numbers back from the device: on the GPU that would
-    # stall the queue of kernels once per step, so it runs on the CPU only.
-    if n and xp is np and (int(t.min()) < 0 or int(t.max()) >= c):
-        raise ValueError(
-            f"{op}: labels must lie in [0, {c}) for {c} classes, got values in "
-            f"[{int(t.min())}, {int(t.max())}]"
-        )
+    if n and checks_values(xp):  # reads two numbers from the device: see _arrays
+        lo, hi = int(t.min()), int(t.max())
+        if lo < 0 or hi >= c:
+            raise ValueError(
+                f"{op}: labels must lie in [0, {c}) for {c} classes, got values in "
+                f"[{lo}, {hi}]"
+            )
     return t
 
 
@@ -131,42 +194,74 @@ class SoftmaxCrossEntropy(Function):
     def forward(self, x):
         xp = get_array_module(x)
         n = x.shape[0]
+        if n == 0:  # a mean over no sample: NaN, with nothing to shift by
+            self._e, self._z = x.copy(), xp.ones((0, 1), dtype=x.dtype)
+            return _mean_of(0, 0, x.dtype, xp)
         shifted = x - x.max(axis=1, keepdims=True)  # no overflow, exact at the maximum
         self._e = xp.exp(shifted)
         self._z = self._e.sum(axis=1, keepdims=True)
         log_p = shifted[xp.arange(n), self.t] - xp.log(self._z[:, 0])  # at the labels
-        return xp.asarray(-log_p.sum() / n, dtype=x.dtype)
+        return _mean_of(-log_p.sum(), n, x.dtype, xp)
 
     def backward(self, gy):
         (x,) = self.inputs
-        xp = get_array_module(x.data)
+        # d/dx = (softmax(x) - onehot(t)) gy / N, from the exponentials forward kept.
+        return apply(SoftmaxCrossEntropyGrad(self.t, self._e, self._z), x, gy)
+
+
+class SoftmaxCrossEntropyGrad(Function):
+    """``(softmax(x) - onehot(t)) gy / N``, the gradient of softmax cross entropy.
+
+    ``e`` and ``z`` are what the loss's forward computed at the same x: the shifted
+    exponentials and their row sums, so softmax(x) = e / z costs one division.
+    """
+
+    def __init__(self, t, e, z):
+        self.t = t
+        self.e = e
+        self.z = z
+
+    def forward(self, x, gy):
+        xp = get_array_module(x)
         n, c = x.shape
-        if not Config.enable_backprop:
-            # No graph to record (create_graph=False): work on the arrays saved by
-            # forward, in one fused kernel on the GPU.
-            coeff = gy.data / n
-            if xp is np:
-                gx = self._e / self._z
-                gx[np.arange(n), self.t] -= 1
-                gx *= coeff
-                return gx
-            kernel = cuda.elementwise(
-                "T e, T z, raw S t, T coeff, int64 c", "T gx",
-                "gx = (e / z - (T)(i % c == t[i / c])) * coeff",
-                "zerograd_softmax_cross_entropy_grad",
-            )
-            return kernel(self._e, self._z, self.t, coeff, c)
-        onehot = xp.zeros(x.shape, dtype=x.dtype)
-        onehot[xp.arange(n), self.t] = 1
-        return (softmax(x, axis=1) - onehot) * (gy / n)  # d/dx = (softmax(x) - onehot) / N
+        coeff = gy / max(n, 1)
+        if xp is np:
+            gx = self.e / self.z
+            gx[np.arange(n), self.t] -= 1
+            gx *= coeff
+            return gx
+        kernel = cuda.elementwise(  # one kernel on the GPU
+            "T e, T z, raw S t, T coeff, int64 c", "T gx",
+            "gx = (e / z - (T)(i % c == t[i / c])) * coeff",
+            "zerograd_softmax_cross_entropy_grad",
+        )
+        return kernel(self.e, self.z, self.t, coeff, c)
+
+    def backward(self, g):
+        x, gy = self.inputs
+        xp = get_array_module(x.data)
+        n = max(x.shape[0], 1)
+        p = softmax(x, axis=1)
+        gx = None
+        if x.requires_grad:  # softmax's Jacobian is symmetric: J g = p (g - sum(p g))
+            gx = (p * g - p * sum(p * g, axis=1, keepdims=True)) * (gy / n)
+        ggy = None
+        if gy.requires_grad:  # d/dgy = <g, softmax(x) - onehot> / N
+            onehot = xp.zeros(x.shape, dtype=x.dtype)
+            onehot[xp.arange(x.shape[0]), self.t] = 1
+            ggy = sum(g * (p - onehot)) / n
+        return gx, ggy
 
 
 def softmax_cross_entropy(x, t) -> Variable:
     """Cross entropy of softmax(x) against integer labels, averaged over the batch.
 
     Args:
-        x: logits of shape ``(N, C)``.
+        x: logits of shape ``(N, C)`` (integer logits are taken as float64).
         t: class indices of shape ``(N,)`` (any integer dtype; the loss keeps x's dtype).
+
+    The range of the labels is checked on the CPU; on the GPU only under
+    :func:`zerograd.debug.detect_anomaly` (the check reads from the device).
 
     Raises:
         ValueError: when the shapes do not match or a label is outside ``[0, C)``.
@@ -177,9 +272,15 @@ def softmax_cross_entropy(x, t) -> Variable:
         >>> softmax_cross_entropy(x, np.array([1, 0]))
         variable(5000.3467)
     """
-    x = as_variable(x)
+    x = _float_variable(as_variable(x))
     t = _check_labels("softmax_cross_entropy", x, t)
     return SoftmaxCrossEntropy(t)(x)
+
+
+def _float_variable(x: Variable) -> Variable:
+    """x, or for integer (boolean) data a float64 copy: a loss is never computed in
+    integers."""
+    return x if x.dtype.kind == "f" else as_variable(x.data.astype(np.float64))
 
 
 def softmax_cross_entropy_simple(x, t) -> Variable:
@@ -193,7 +294,7 @@ def softmax_cross_entropy_simple(x, t) -> Variable:
         >>> softmax_cross_entropy_simple(np.array([[0.0, 0.0]]), np.array([0]))
         variable(0.6931471805599453)
     """
-    x = as_variable(x)
+    x = _float_variable(as_variable(x))
     t = _check_labels("softmax_cross_entropy_simple", x, t)
     xp = get_array_module(x.data)
     n = x.shape[0]
@@ -226,18 +327,39 @@ class SigmoidCrossEntropy(Function):
         # -(t log p + (1 - t) log(1 - p)) with p = sigmoid(x) is softplus(x) - t x;
         # softplus(x) = max(x, 0) + log1p(exp(-|x|)) never overflows.
         loss = xp.maximum(x, 0) - x * self.t + xp.log1p(xp.exp(-xp.abs(x)))
-        return xp.asarray(loss.sum() / loss.size, dtype=x.dtype)
+        return _mean_of(loss.sum(), loss.size, x.dtype, xp)
 
     def backward(self, gy):
         (x,) = self.inputs
-        return (sigmoid(x) - self.t) * (gy / x.size)  # d/dx = (sigmoid(x) - t) / n
+        return apply(SigmoidCrossEntropyGrad(self.t), x, gy)  # (sigmoid(x) - t) gy / n
+
+
+class SigmoidCrossEntropyGrad(Function):
+    """``(sigmoid(x) - t) gy / n``, the gradient of the sigmoid cross entropy."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def forward(self, x, gy):
+        gx = _sigmoid_array(x)
+        gx -= self.t
+        gx *= gy / max(x.size, 1)
+        return as_dtype(gx, gy.dtype)
+
+    def backward(self, g):
+        x, gy = self.inputs
+        n = max(x.size, 1)
+        p = sigmoid(x)
+        gx = p * (1 - p) * g * (gy / n) if x.requires_grad else None  # sigmoid' = p (1 - p)
+        ggy = sum(g * (p - self.t)) / n if gy.requires_grad else None
+        return gx, ggy
 
 
 def sigmoid_cross_entropy(x, t) -> Variable:
     """Binary cross entropy of ``sigmoid(x)`` against targets t in [0, 1], from logits.
 
     Stable for any logits. The mean is over all elements; for the book's ``(N, 1)``
-    logits that is DeZero's sum divided by N.
+    logits that is DeZero's sum divided by N. Integer logits are taken as float64.
 
     Args:
         x: logits.
@@ -247,7 +369,7 @@ def sigmoid_cross_entropy(x, t) -> Variable:
         >>> sigmoid_cross_entropy(np.array([[1000.0], [-1000.0]]), np.array([1, 0]))
         variable(0.0)
     """
-    x = as_variable(x)
+    x = _float_variable(as_variable(x))
     return SigmoidCrossEntropy(_targets("sigmoid_cross_entropy", x, t))(x)
 
 
@@ -257,11 +379,21 @@ _LOG_FLOOR = -100
 _GRAD_EPS = 1e-12
 
 
+# Clamping a at e^-101 keeps log(0) from warning about a division by zero, and stays
+# below the floor after log (e^-100 itself is a coarse float32 subnormal whose log can
+# land just above -100).
+# (Made per dtype once, here: casting the subnormal at each call would raise NumPy 1.x's
+# underflow flag.)
+with np.errstate(under="ignore"):
+    _FLOOR_ARGUMENT = {
+        np.dtype(t): t(math.exp(_LOG_FLOOR - 1)) for t in (np.float32, np.float64)
+    }
+
+
 def _floored_log(a):
     xp = get_array_module(a)
-    positive = a > 0
-    safe = xp.where(positive, a, 1)  # log(0) would warn; its value is replaced anyway
-    return xp.where(positive, xp.maximum(xp.log(safe), _LOG_FLOOR), _LOG_FLOOR)
+    clamp = _FLOOR_ARGUMENT.get(a.dtype, math.exp(_LOG_FLOOR - 1))
+    return xp.maximum(xp.log(xp.maximum(a, clamp)), _LOG_FLOOR)
 
 
 class BinaryCrossEntropy(Function):
@@ -271,16 +403,40 @@ class BinaryCrossEntropy(Function):
     def forward(self, p):
         xp = get_array_module(p)
         t = self.t
-        loss = t * _floored_log(p) + (1 - t) * _floored_log(1 - p)
-        return xp.asarray(-loss.sum() / loss.size, dtype=p.dtype)
+        q = p if p.dtype.itemsize >= 4 else p.astype(np.float32)  # float16: e^-100 is 0
+        loss = t * _floored_log(q) + (1 - t) * _floored_log(1 - q)
+        return _mean_of(-loss.sum(), loss.size, p.dtype, xp)
 
     def backward(self, gy):
         (p,) = self.inputs
-        t = self.t
-        # d/dp = (p - t) / (p (1 - p)) / n; the denominator is kept >= 1e-12, so p = 0
-        # or 1 give a large but finite gradient (as PyTorch's), never 0 or inf.
-        denominator = clip(p * (1 - p), _GRAD_EPS, None)
-        return (p - t) / denominator * (gy / p.size)
+        return apply(BinaryCrossEntropyGrad(self.t), p, gy)
+
+
+class BinaryCrossEntropyGrad(Function):
+    """``(p - t) / max(p (1 - p), 1e-12) gy / n``, the gradient of the binary cross
+    entropy: p = 0 or 1 give a large but finite gradient (as PyTorch's), never 0 or inf."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def forward(self, p, gy):
+        xp = get_array_module(p)
+        gp = p - self.t
+        gp /= xp.maximum(p * (1 - p), _GRAD_EPS)
+        gp *= gy / max(p.size, 1)
+        return as_dtype(gp, gy.dtype)
+
+    def backward(self, g):
+        p, gy = self.inputs
+        n = max(p.size, 1)
+        q = p * (1 - p)
+        d = clip(q, _GRAD_EPS, None)  # d/dp of the floor is 0 below it: clip's gradient
+        gp = None
+        if p.requires_grad:  # d/dp (p - t) / d = (1 - (p - t) d' / d) / d, d' = 1 - 2p
+            inside = (q.data >= _GRAD_EPS).astype(p.dtype)
+            gp = (1 - (p - self.t) * (1 - 2 * p) * inside / d) / d * g * (gy / n)
+        ggy = sum(g * (p - self.t) / d) / n if gy.requires_grad else None
+        return gp, ggy
 
 
 def binary_cross_entropy(p, t) -> Variable:
@@ -289,7 +445,9 @@ def binary_cross_entropy(p, t) -> Variable:
     ``log p`` and ``log(1 - p)`` are floored at -100 (as in PyTorch) instead of clipping
     p (DeZero clipped p at 0.999, which biased the loss and zeroed the gradient): p = 0
     or 1 gives a finite loss and a finite, nonzero gradient. For logits use
-    :func:`sigmoid_cross_entropy`, which is exact.
+    :func:`sigmoid_cross_entropy`, which is exact. Integer p are taken as float64. The
+    range of p is checked on the CPU (on the GPU under
+    :func:`zerograd.debug.detect_anomaly` only: it reads from the device).
 
     Raises:
         ValueError: when p has values outside [0, 1] or t's size differs from p's.
@@ -298,14 +456,16 @@ def binary_cross_entropy(p, t) -> Variable:
         >>> binary_cross_entropy(np.array([1.0, 0.0]), np.array([0.0, 0.0]))
         variable(50.0)
     """
-    p = as_variable(p)
+    p = _float_variable(as_variable(p))
     t = _targets("binary_cross_entropy", p, t)
-    if p.size and (float(p.data.min()) < 0 or float(p.data.max()) > 1):
-        raise ValueError(
-            f"binary_cross_entropy: p must hold probabilities in [0, 1], got values in "
-            f"[{float(p.data.min())}, {float(p.data.max())}]; for logits use "
-            "sigmoid_cross_entropy"
-        )
+    xp = get_array_module(p.data)
+    if p.size and checks_values(xp):
+        lo, hi = float(p.data.min()), float(p.data.max())
+        if not (lo >= 0 and hi <= 1):  # NaN fails too
+            raise ValueError(
+                f"binary_cross_entropy: p must hold probabilities in [0, 1], got values "
+                f"in [{lo}, {hi}]; for logits use sigmoid_cross_entropy"
+            )
     return BinaryCrossEntropy(t)(p)
 
 
