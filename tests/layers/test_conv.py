@@ -67,3 +67,13 @@ def test_repr_shows_channels_kernel_stride_and_pad():
     deconv = L.Deconv2d(1, (2, 3), stride=2, nobias=True, dtype=np.float64, in_channels=4)
     assert repr(deconv) == ("Deconv2d(in_channels=4, out_channels=1, kernel_size=(2, 3), "
                             "stride=2, pad=0, nobias=True, dtype=float64)")
+
+
+@pytest.mark.parametrize("cls", [L.Conv2d, L.Deconv2d])
+@pytest.mark.parametrize("shape", [(2, 0, 4, 4), (4, 4)])
+def test_a_lazy_convolution_refuses_an_input_without_channels(cls, shape):
+    layer = cls(3, kernel_size=2)
+    with pytest.raises(ValueError, match=f"{cls.__name__}: cannot take in_channels from an "
+                                         "input of shape"):
+        layer(np.zeros(shape, dtype=np.float32))
+    assert layer.W.data is None and layer.in_channels is None

@@ -1,5 +1,7 @@
 """Tests for the fully connected and embedding layers: Linear, EmbedID."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -102,3 +104,13 @@ def test_repr_shows_sizes_then_what_differs_from_the_defaults():
     assert repr(L.Linear(3, in_size=2).astype(np.float16)) == \
         "Linear(in_size=2, out_size=3, dtype=float16)"
     assert repr(L.EmbedID(100, 8)) == "EmbedID(in_size=100, out_size=8)"
+
+
+@pytest.mark.parametrize("shape", [(2, 0), ()])
+def test_a_lazy_linear_refuses_an_input_without_features(shape):
+    # issue 13 sweep: an input of 0 features made in_size 0, then a ZeroDivisionError
+    layer = L.Linear(3)
+    with pytest.raises(ValueError, match=r"Linear: cannot take in_size from an input of "
+                                         rf"shape {re.escape(str(shape))}"):
+        layer(np.zeros(shape, dtype=np.float32))
+    assert layer.W.data is None and layer.in_size is None

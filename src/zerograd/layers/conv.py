@@ -66,6 +66,10 @@ class _Convolution(Layer):
 
     def forward(self, x):
         if self.W.data is None:
+            if x.ndim != 4 or x.shape[1] == 0:
+                raise ValueError(
+                    f"{type(self).__name__}: cannot take in_channels from an input of shape "
+                    f"{tuple(x.shape)}; expected (N, C, H, W) with C >= 1")
             self.in_channels = x.shape[1]
             self._init_W(cuda.get_array_module(x))
         return self._function(x, self.W, self.b, self.stride, self.pad)

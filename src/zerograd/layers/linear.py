@@ -73,6 +73,11 @@ class Linear(Layer):
 
     def forward(self, x):
         if self.W.data is None:
+            if x.ndim == 0 or x.shape[-1] == 0:
+                raise ValueError(
+                    f"{type(self).__name__}: cannot take in_size from an input of shape "
+                    f"{tuple(x.shape)}; its last axis must hold the input features (at "
+                    "least one)")
             self.in_size = x.shape[-1]
             self._init_W(cuda.get_array_module(x))
         return F.linear(x, self.W, self.b)
