@@ -292,6 +292,21 @@ def test_resume_refuses_a_checkpoint_that_cannot_continue(tmp_path, capsys, conf
     assert not (tmp_path / "out").exists()
 
 
+def test_a_new_run_does_not_mix_its_log_with_an_earlier_one(tmp_path, capsys):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "log.jsonl").write_text('{"tag": "loss/batch", "step": 1, '
+                                                 '"value": 2.0, "time": 0}\n')
+    with pytest.raises(SystemExit) as info:
+        demo.main(["--logdir", str(tmp_path / "logs"), "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert f"--logdir {tmp_path / 'logs'}: it holds the log of an earlier run (log.jsonl); " \
+           "give another folder, remove that log, or continue that run with --resume" \
+        in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        demo.main(["--out", ""])
+    assert "--out: give a folder (the name given is empty)" in capsys.readouterr().err
+
+
 def test_resume_of_a_folder_names_the_file_to_give(tmp_path, capsys):
     with pytest.raises(SystemExit):
         demo.main(["--resume", str(tmp_path), "--out", str(tmp_path / "out")])

@@ -498,6 +498,8 @@ class _Refused(Exception):
 
 def _check_folder(option: str, folder: str) -> None:
     """Fail now, not after training, when ``folder`` cannot hold our files."""
+    if not folder:
+        raise _Refused(f"{option}: give a folder (the name given is empty)")
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise _Refused(f"{option} {folder}: this is a file, not a folder; give a folder")
     try:
@@ -506,6 +508,17 @@ def _check_folder(option: str, folder: str) -> None:
             pass
     except OSError as e:
         raise _Refused(f"{option} {folder}: cannot write there ({e.strerror or e})") from None
+
+
+def _check_new_log(args: argparse.Namespace) -> None:
+    """A new run does not append its curves to another run's log (its plot would mix
+    both); a resumed run continues its own."""
+    from zerograd.logs import LOG_NAME
+
+    if args.resume is None and os.path.exists(os.path.join(args.logdir, LOG_NAME)):
+        raise _Refused(f"--logdir {args.logdir}: it holds the log of an earlier run "
+                       f"({LOG_NAME}); give another folder, remove that log, or continue "
+                       "that run with --resume")
 
 
 # How each option of a run is checked, when it comes from a checkpoint.
@@ -608,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
             _check_folder("--out", args.out)
             if args.logdir is not None:
                 _check_folder("--logdir", args.logdir)
+                _check_new_log(args)
             outcome = options
         except _Refused as e:
             outcome = str(e)
