@@ -141,7 +141,13 @@ def test_a_layer_is_built_and_runs_or_its_arguments_are_refused_by_name(name, da
     # layers in float16 are run without their dropout.
     mode = zerograd.test_mode() if x.dtype == np.float16 else contextlib.nullcontext()
     with np.errstate(over="ignore"), mode:  # a huge eps overflows to inf in float16: fine
-        y = layer(x)
+        try:
+            y = layer(x)
+        except ValueError as e:
+            # BatchNorm learns its dtype from its first input: only then can it refuse an
+            # eps that is 0 in that dtype
+            assert name == "BatchNorm" and str(e).startswith("BatchNorm: eps="), e
+            return
     assert y.shape == shape, (kwargs, y.shape, shape)
     assert y.dtype == x.dtype or name == "EmbedID", (kwargs, y.dtype)
     assert np.isfinite(y.data).all(), kwargs

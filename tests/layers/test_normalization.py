@@ -47,6 +47,8 @@ def test_layer_norm_matches_torch():
     ({"eps": "1e-5"}, TypeError, "LayerNorm: eps must be a positive finite number, got "
                                  "'1e-5' (str)"),
     ({"dtype": np.int64}, ValueError, "LayerNorm: dtype"),
+    ({"eps": 1e-50}, ValueError, "LayerNorm: eps=1e-50 is 0 in float32; give at least 1.4e-45"),
+    ({"eps": 1e-8, "dtype": np.float16}, ValueError, "LayerNorm: eps=1e-08 is 0 in float16"),
     ({"dtype": "no such type"}, TypeError, "LayerNorm: dtype"),
 ])
 def test_layer_norm_refuses_bad_arguments_when_made(kwargs, error, message):
@@ -144,6 +146,20 @@ def test_batch_norm_refuses_bad_arguments_when_made(kwargs, error, message):
     with pytest.raises(error) as info:
         L.BatchNorm(**kwargs)
     assert message in str(info.value)
+
+
+def test_batch_norm_refuses_an_eps_that_is_zero_in_the_inputs_dtype():
+    bn = L.BatchNorm(eps=1e-10)
+    with pytest.raises(ValueError, match="BatchNorm: eps=1e-10 is 0 in float16"):
+        bn(np.ones((4, 2), dtype=np.float16))
+    assert bn.gamma.data is None
+    assert bn(np.ones((4, 2), dtype=np.float32)).shape == (4, 2)
+
+
+def test_a_feature_of_one_value_normalises_to_zero_not_nan():
+    # the variance of one value is 0: 0 / sqrt(eps) needs an eps that is not 0
+    y = L.LayerNorm(1, eps=1e-44)(np.array([[3.0], [-2.0]], dtype=np.float32))
+    np.testing.assert_array_equal(y.data, 0)
 
 
 @pytest.mark.parametrize("decay", [0, 1, 0.0, 1.0, np.float32(0.5)])

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["size", "pair", "fraction", "positive_number", "float_dtype", "flag", "function"]
+__all__ = ["size", "pair", "fraction", "positive_number", "representable", "float_dtype",
+           "flag", "function"]
 
 
 def _is_int(value: Any) -> bool:
@@ -92,6 +93,17 @@ def positive_number(layer: str, name: str, value: Any, hint: str = "") -> float:
         raise ValueError(f"{layer}: {name} must be {expected}, got {value!r}"
                          + (f"; {hint}" if hint else ""))
     return number
+
+
+def representable(layer: str, name: str, value: float, dtype: np.dtype) -> None:
+    """Refuse a positive ``value`` that rounds to 0 in ``dtype`` (an ``eps`` of 1e-50 in
+    float32 is 0: a constant row or channel then normalises to 0 / 0 = NaN)."""
+    with np.errstate(under="ignore"):
+        rounded = dtype.type(value)
+    if value > 0 and rounded == 0:
+        smallest = float(np.finfo(dtype).smallest_subnormal)
+        raise ValueError(f"{layer}: {name}={value!r} is 0 in {dtype}; give at least "
+                         f"{smallest:.3g} (a normalisation would divide by zero)")
 
 
 def float_dtype(layer: str, value: Any) -> np.dtype:

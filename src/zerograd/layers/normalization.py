@@ -62,6 +62,8 @@ class BatchNorm(Layer):
     def _init_params(self, x) -> None:
         xp = cuda.get_array_module(x)
         size, dtype = x.shape[1], x.dtype
+        if dtype.kind == "f":
+            _args.representable(type(self).__name__, "eps", self.eps, dtype)
         if self.gamma.data is None:
             self.gamma.data = xp.ones(size, dtype=dtype)
         if self.beta.data is None:
@@ -133,6 +135,7 @@ class LayerNorm(Layer):
         size = _args.size(name, "size", size, "the length of the last axis", optional=True)
         self.eps = _args.positive_number(name, "eps", eps, hint="e.g. 1e-5")
         self.dtype = _args.float_dtype(name, dtype)
+        _args.representable(name, "eps", self.eps, self.dtype)
         self.gamma = Parameter(None, name="gamma")
         self.beta = Parameter(None, name="beta")
         if size is not None:
