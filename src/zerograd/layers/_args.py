@@ -98,7 +98,7 @@ def positive_number(layer: str, name: str, value: Any, hint: str = "") -> float:
 def representable(layer: str, name: str, value: float, dtype: np.dtype) -> None:
     """Refuse a positive ``value`` that rounds to 0 in ``dtype`` (an ``eps`` of 1e-50 in
     float32 is 0: a constant row or channel then normalises to 0 / 0 = NaN)."""
-    with np.errstate(under="ignore"):
+    with np.errstate(under="ignore", over="ignore"):  # a huge eps is inf: allowed
         rounded = dtype.type(value)
     if value > 0 and rounded == 0:
         smallest = float(np.finfo(dtype).smallest_subnormal)
