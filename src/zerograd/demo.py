@@ -19,10 +19,10 @@ Under ``mpiexec -n P`` it trains data-parallel (see ``docs/distributed.md``): ea
 takes its share of the digits and ``batch_size / P`` of every batch, the gradients are
 averaged over the ranks before each update, and rank 0 alone prints, draws the progress
 bar, logs and saves. The checkpoint records ``P``: a run resumes on as many ranks as it
-ran on. Ctrl-C in the terminal of ``mpiexec`` reaches every rank (MPICH's ``mpiexec``
-forwards it, as SIGTERM); they agree after each batch to stop at the same one, rank 0
-saves the checkpoint, and every rank exits with 130. A second Ctrl-C makes ``mpiexec``
-end every rank at once.
+ran on. Ctrl-C in the terminal of ``mpiexec`` (or SIGTERM sent to it) reaches every
+rank: MPICH's ``mpiexec`` forwards the signal. The ranks agree after each batch to stop
+after the same one, rank 0 saves the checkpoint, and every rank exits with 130 (143).
+A second Ctrl-C makes ``mpiexec`` end every rank at once.
 """
 
 from __future__ import annotations
