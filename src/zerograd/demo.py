@@ -13,7 +13,9 @@ master weights and dynamic loss scaling.
 Ctrl-C (SIGINT) or SIGTERM (what ``kill``, a batch scheduler or a container runtime
 sends before killing) stops at the end of the current batch, saves a checkpoint from
 which ``--resume`` continues the interrupted epoch, and exits with status 130 (143 for
-SIGTERM); a second signal stops at once.
+SIGTERM); a second signal stops at once. A training loss that becomes NaN or infinite
+(a learning rate far too large) stops the run with one line and status 1, leaving the
+last checkpoint as it was.
 
 Under ``mpiexec -n P`` it trains data-parallel (see ``docs/distributed.md``): each rank
 takes its share of the digits and ``batch_size / P`` of every batch, the gradients are
