@@ -16,13 +16,14 @@ longer sample at the end.
 import os
 
 import numpy as np
-from common import Timer, limit, parser, setup
+from common import Timer, at_least, limit, parser, positive_int, positive_rate, setup
 
 import zerograd.functions as F
 from zerograd import optimizers
 from zerograd.dataloaders import DataLoader
 from zerograd.datasets import Dataset
 from zerograd.models import TransformerLM
+from zerograd.progress import progress
 
 TEXT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "sonnets.txt")
 
@@ -35,9 +36,18 @@ class CharWindows(Dataset):
         self.seq_len = seq_len
         super().__init__(train=True)
 
+    @staticmethod
+    def read(path: str) -> str:
+        """The text, without its source line."""
+        with open(path, encoding="utf-8") as f:
+            return "".join(line for line in f if not line.startswith("# Source:"))
+
+    @classmethod
+    def length(cls, path: str) -> int:
+        return len(cls.read(path))
+
     def prepare(self) -> None:
-        with open(self.path, encoding="utf-8") as f:
-            text = "".join(line for line in f if not line.startswith("# Source:"))
+        text = self.read(self.path)
         self.chars = sorted(set(text))
         self.char_to_id = {c: i for i, c in enumerate(self.chars)}
         ids = np.array([self.char_to_id[c] for c in text], dtype=np.int64)
@@ -59,19 +69,31 @@ def sample(model, dataset, prompt: str, length: int, rng) -> str:
 
 def main(argv=None) -> None:
     p = parser("A character-level Transformer language model on Shakespeare's sonnets.", 8)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seq-len", type=int, default=64)
-    p.add_argument("--embed-dim", type=int, default=64)
-    p.add_argument("--num-heads", type=int, default=4)
-    p.add_argument("--num-layers", type=int, default=2)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--seq-len", type=positive_int, default=64)
+    p.add_argument("--embed-dim", type=positive_int, default=64)
+    p.add_argument("--num-heads", type=positive_int, default=4)
+    p.add_argument("--num-layers", type=positive_int, default=2)
+    p.add_argument("--lr", type=positive_rate, default=2e-3)
     p.add_argument("--prompt", default="Shall I ")
-    p.add_argument("--length", type=int, default=400, help="characters in the final sample")
+    p.add_argument("--length", type=at_least(0), default=400,
+                   help="characters in the final sample")
     args = p.parse_args(argv)
+    if args.embed_dim % args.num_heads:
+        p.error(f"--embed-dim {args.embed_dim} is not a multiple of --num-heads "
+                f"{args.num_heads}")
     setup(args)
     rng = np.random.default_rng(args.seed)
 
+    text_length = CharWindows.length(TEXT)
+    if args.seq_len >= text_length:
+        p.error(f"--seq-len {args.seq_len} leaves no window in the text ({text_length} "
+                "characters); give a shorter one")
     train_set = limit(CharWindows(TEXT, args.seq_len), args.limit)
+    unknown = sorted(set(args.prompt) - set(train_set.chars))
+    if not args.prompt or unknown:
+        p.error(f"--prompt {args.prompt!r}: give at least one character, all of them from "
+                "the text" + (f"; not in it: {''.join(unknown)!r}" if unknown else ""))
     vocab_size = len(train_set.chars)
     loader = DataLoader(train_set, args.batch_size, gpu=args.gpu, seed=args.seed)
     model = TransformerLM(vocab_size, args.embed_dim, args.num_heads, args.num_layers,
@@ -86,7 +108,7 @@ def main(argv=None) -> None:
     timer = Timer()
     for epoch in range(1, args.epochs + 1):
         sum_loss = 0.0
-        for x, t in loader:
+        for x, t in progress(loader, desc=f"epoch {epoch}", unit="batch"):
             y = model(x)  # (N, T, vocab_size) logits
             loss = F.softmax_cross_entropy(y.reshape(-1, vocab_size), t.reshape(-1))
             model.cleargrads()

@@ -8,6 +8,7 @@ plumbing out of its way. Run an example from anywhere, e.g.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -18,14 +19,42 @@ import zerograd
 from zerograd import cuda
 
 
+def at_least(minimum: int):
+    """An argparse type: an int of at least ``minimum``."""
+
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return check
+
+
 def positive_int(text: str) -> int:
     """An argparse type: an int of at least 1 (so --epochs 0 is a one-line error)."""
+    return at_least(1)(text)
+
+
+def positive_rate(text: str) -> float:
+    """An argparse type: a positive finite number (a learning rate)."""
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed NumPy takes, 0 to 2**32 - 1."""
+    value = at_least(0)(text)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(f"must be less than 2**32, got {value}")
     return value
 
 
@@ -33,7 +62,8 @@ def parser(description: str, epochs: int) -> argparse.ArgumentParser:
     """The options every example takes: --epochs, --seed, --gpu, --out and --limit."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--epochs", type=positive_int, default=epochs, help=f"default {epochs}")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling, noise")
+    p.add_argument("--seed", type=seed, default=0,
+                   help="seed of weights, shuffling, noise (0 to 2**32 - 1)")
     p.add_argument("--gpu", action="store_true", help="train on the GPU (needs CuPy)")
     p.add_argument("--out", default="out", help="folder for figures (default out/)")
     p.add_argument("--limit", type=positive_int, default=None,

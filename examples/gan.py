@@ -10,7 +10,7 @@ generated digits as ``<out>/gan_samples.png``.
 """
 
 import numpy as np
-from common import Timer, limit, parser, save_image_grid, setup, to_device
+from common import Timer, at_least, limit, parser, positive_int, save_image_grid, setup, to_device
 
 import zerograd
 import zerograd.functions as F
@@ -19,6 +19,7 @@ from zerograd import cuda, optimizers
 from zerograd.dataloaders import DataLoader
 from zerograd.datasets import MNISTSubset
 from zerograd.models import Model
+from zerograd.progress import progress
 
 
 class Generator(Model):
@@ -56,9 +57,12 @@ class Discriminator(Model):
 
 def main(argv=None) -> None:
     p = parser("An MLP GAN on the bundled MNIST digits.", 50)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--z-size", type=int, default=64)
+    p.add_argument("--batch-size", type=at_least(2), default=64,
+                   help="at least 2: the generator's batch norm needs two samples")
+    p.add_argument("--z-size", type=positive_int, default=64)
     args = p.parse_args(argv)
+    if args.limit == 1:
+        p.error("--limit must be at least 2 for the GAN (batch norm needs two samples)")
     setup(args)
     rng = np.random.default_rng(args.seed)
 
@@ -77,9 +81,11 @@ def main(argv=None) -> None:
 
     timer = Timer()
     for epoch in range(1, args.epochs + 1):
-        sums = np.zeros(4)
-        for x, _ in loader:
+        sums, count = np.zeros(4), 0
+        for x, _ in progress(loader, desc=f"epoch {epoch}", unit="batch"):
             n, xp = len(x), cuda.get_array_module(x)
+            if n < 2:
+                continue  # a last batch of one: batch norm has no statistics for it
             real, fake = xp.ones((n, 1), np.float32), xp.zeros((n, 1), np.float32)
             smooth = xp.full((n, 1), 0.9, np.float32)  # one-sided label smoothing
 
@@ -103,7 +109,8 @@ def main(argv=None) -> None:
             sums += n * np.array([float(loss_dis.data), float(loss_gen.data),
                                   float(F.sigmoid(y_real).data.mean()),
                                   float(F.sigmoid(y_fake).data.mean())])
-        d_loss, g_loss, d_real, d_fake = sums / len(train_set)
+            count += n
+        d_loss, g_loss, d_real, d_fake = sums / count
         print(f"epoch {epoch}  D loss {d_loss:.4f}  G loss {g_loss:.4f}  "
               f"D(real) {d_real:.3f}  D(fake) {d_fake:.3f}  ({timer():.1f}s)")
 

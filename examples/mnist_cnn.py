@@ -24,6 +24,7 @@ from zerograd.dataloaders import DataLoader
 from zerograd.datasets import MNISTSubset
 from zerograd.distributed import DistributedOptimizer, scatter_dataset
 from zerograd.models import Model
+from zerograd.progress import progress
 from zerograd.transforms import Compose, Normalize, ToFloat
 
 
@@ -58,10 +59,14 @@ def plot_filters(model, args) -> None:
     if plt is None:
         return
     W = cuda.as_numpy(model.conv1.W.data)[:, 0]  # (C, 3, 3)
-    fig, axes = plt.subplots(2, len(W) // 2, figsize=(len(W) // 2, 2.2))
+    rows = 2 if len(W) > 1 else 1
+    cols = -(-len(W) // rows)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(cols, 2), 1.1 * rows),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
     for w, ax in zip(W, axes.ravel()):
         ax.imshow(w, cmap="gray")
-        ax.axis("off")
     fig.suptitle("first-layer filters")
     save_figure(fig, args, "mnist_cnn_filters.png")
 
@@ -93,7 +98,8 @@ def main(argv=None) -> None:
     timer = Timer()
     for epoch in range(1, args.epochs + 1):
         sum_loss = 0.0
-        for x, t in train_loader:
+        for x, t in progress(train_loader, desc=f"epoch {epoch}", unit="batch",
+                             disable=comm.rank != 0):
             loss = F.softmax_cross_entropy(model(x), t)
             model.cleargrads()
             loss.backward()

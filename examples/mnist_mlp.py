@@ -25,6 +25,7 @@ from zerograd.dataloaders import DataLoader
 from zerograd.datasets import MNIST, MNISTSubset
 from zerograd.distributed import DistributedOptimizer, scatter_dataset
 from zerograd.models import MLP
+from zerograd.progress import progress
 
 
 def evaluate(model, loader, comm) -> tuple[float, float]:
@@ -88,7 +89,8 @@ def main(argv=None) -> None:
     history = {"train": [], "test": []}
     for epoch in range(1, args.epochs + 1):
         sum_loss = sum_acc = 0.0
-        for x, t in train_loader:
+        for x, t in progress(train_loader, desc=f"epoch {epoch}", unit="batch",
+                             disable=comm.rank != 0):
             y = model(x)
             loss = F.softmax_cross_entropy(y, t)
             model.cleargrads()

@@ -8,7 +8,17 @@ as ``<out>/spiral.png``.
 """
 
 import numpy as np
-from common import Timer, limit, parser, pyplot, save_figure, setup, to_device
+from common import (
+    Timer,
+    limit,
+    parser,
+    positive_int,
+    positive_rate,
+    pyplot,
+    save_figure,
+    setup,
+    to_device,
+)
 
 import zerograd
 import zerograd.functions as F
@@ -47,9 +57,9 @@ def plot_regions(model, dataset, args) -> None:
 
 def main(argv=None) -> None:
     p = parser("Spiral classification with a small MLP (the book's steps 48-49).", 300)
-    p.add_argument("--hidden", type=int, default=10)
-    p.add_argument("--lr", type=float, default=1.0)
-    p.add_argument("--batch-size", type=int, default=30)
+    p.add_argument("--hidden", type=positive_int, default=10)
+    p.add_argument("--lr", type=positive_rate, default=1.0)
+    p.add_argument("--batch-size", type=positive_int, default=30)
     args = p.parse_args(argv)
     setup(args)
 

@@ -13,7 +13,7 @@ originals has their reconstructions below it) and digits decoded from random cod
 """
 
 import numpy as np
-from common import Timer, limit, parser, save_image_grid, setup, to_device
+from common import Timer, limit, parser, positive_int, save_image_grid, setup, to_device
 
 import zerograd
 import zerograd.functions as F
@@ -22,6 +22,7 @@ from zerograd import cuda, optimizers
 from zerograd.dataloaders import DataLoader
 from zerograd.datasets import MNISTSubset
 from zerograd.models import Model
+from zerograd.progress import progress
 
 
 class VAE(Model):
@@ -53,8 +54,8 @@ class VAE(Model):
 
 def main(argv=None) -> None:
     p = parser("A variational autoencoder on the bundled MNIST digits.", 20)
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--latent-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=100)
+    p.add_argument("--latent-size", type=positive_int, default=16)
     args = p.parse_args(argv)
     setup(args)
     rng = np.random.default_rng(args.seed)
@@ -75,7 +76,7 @@ def main(argv=None) -> None:
     timer = Timer()
     for epoch in range(1, args.epochs + 1):
         sum_loss = 0.0
-        for x, _ in loader:
+        for x, _ in progress(loader, desc=f"epoch {epoch}", unit="batch"):
             loss = model.loss(x, normal(len(x)))
             model.cleargrads()
             loss.backward()
@@ -91,12 +92,17 @@ def main(argv=None) -> None:
     print(f"result: loss {sum_loss / len(train_set):.2f}  "
           f"test loss {test_loss / len(test_set):.2f}  ({timer():.1f}s)")
     with zerograd.no_grad():
-        x, _ = DataLoader(test_set, 32, shuffle=False, gpu=args.gpu).next()
+        # up to 4 rows of 8 held-out digits, each row followed by its reconstructions
+        per_row = min(8, len(test_set))
+        n = min(32, len(test_set) // per_row * per_row)
+        x, _ = DataLoader(test_set, n, shuffle=False, gpu=args.gpu).next()
         mu, _ = model.encode(x)
         reconstructed = F.sigmoid(model.decode(mu)).data
         xp = cuda.get_array_module(x)
-        pairs = xp.stack([x.reshape(4, 8, 784), reconstructed.reshape(4, 8, 784)], axis=1)
-        save_image_grid(pairs.reshape(64, 784), args, "vae_reconstructions.png")
+        rows = (n // per_row, per_row, 784)
+        pairs = xp.stack([x.reshape(rows), reconstructed.reshape(rows)], axis=1)
+        save_image_grid(pairs.reshape(2 * n, 784), args, "vae_reconstructions.png",
+                        rows=per_row)
         samples = F.sigmoid(model.decode(normal(64))).data
         save_image_grid(samples, args, "vae_samples.png")
 

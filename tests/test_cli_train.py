@@ -256,3 +256,265 @@ def test_float16_training_runs_and_saves_float16_weights(tmp_path):
     assert all(w.dtype == np.float16 for w in weights.values())
     accuracy = float(result.stdout.split("held-out accuracy ")[1].split()[0])
     assert accuracy > 0.5
+
+
+# ---- a hostile user's sweep (issue 13) ------------------------------------------------------
+def _fake_checkpoint(path, **config):
+    """A checkpoint whose header says it was written by the train command with
+    ``config`` (the weights are a stand-in: only loading would notice)."""
+    import zerograd.layers as L
+    from zerograd.checkpoint import save_checkpoint
+
+    ranks = config.pop("ranks", 1)
+    options = {**demo.DEFAULTS, **config}
+    save_checkpoint(path, L.Linear(2, in_size=2), epoch=1, iteration=80, config=options,
+                    history={}, partial={}, ranks=ranks)
+
+
+@pytest.mark.parametrize("config, args, message", [
+    ({"dtype": "float16"}, ["--dtype", "float32"],
+     "--dtype float32 differs from the run being resumed (float16)"),
+    ({"hidden": -4}, [], "the checkpoint's options are damaged (hidden: must be at least 1"),
+    ({"lr": float("nan")}, [], "the checkpoint's options are damaged (lr: must be a positive"),
+    ({"dtype": "int8"}, [], "the checkpoint's options are damaged (dtype: unknown dtype"),
+    ({"early_stop": 0}, [], "the checkpoint's options are damaged (early_stop: must be"),
+    ({}, ["--epochs", "1"], "--epochs 1: the run being resumed has done 1 epochs already; "
+                            "give the new total, e.g. --epochs 2"),
+])
+def test_resume_refuses_a_checkpoint_that_cannot_continue(tmp_path, capsys, config, args,
+                                                          message):
+    path = tmp_path / "ckpt.npz"
+    _fake_checkpoint(path, **config)
+    with pytest.raises(SystemExit) as info:
+        demo.main(["--resume", str(path), "--out", str(tmp_path / "out"), *args])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_new_run_does_not_mix_its_log_with_an_earlier_one(tmp_path, capsys):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "log.jsonl").write_text('{"tag": "loss/batch", "step": 1, '
+                                                 '"value": 2.0, "time": 0}\n')
+    with pytest.raises(SystemExit) as info:
+        demo.main(["--logdir", str(tmp_path / "logs"), "--out", str(tmp_path / "out")])
+    assert info.value.code == 2
+    assert f"--logdir {tmp_path / 'logs'}: it holds the log of an earlier run (log.jsonl); " \
+           "give another folder, remove that log, or continue that run with --resume" \
+        in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        demo.main(["--out", ""])
+    assert "--out: give a folder (the name given is empty)" in capsys.readouterr().err
+
+
+def test_resume_of_a_folder_names_the_file_to_give(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        demo.main(["--resume", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert f"this is a folder; give the checkpoint file in it (e.g. " \
+           f"{tmp_path / 'checkpoint.npz'})" in capsys.readouterr().err
+
+
+def test_resume_of_a_checkpoint_from_more_ranks_is_refused_alone(tmp_path, capsys):
+    path = tmp_path / "ckpt.npz"
+    _fake_checkpoint(path, ranks=2)
+    with pytest.raises(SystemExit):
+        demo.main(["--resume", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert "this checkpoint was written by a run on 2 ranks and cannot continue in one " \
+           "process" in err
+    assert f"resume it with mpiexec -n 2 python -m zerograd train --resume {path}" in err
+
+
+def test_resume_of_another_models_checkpoint_is_one_line_and_changes_nothing(tmp_path,
+                                                                             capsys):
+    # the header says hidden=16, the weights are those of another model
+    path = tmp_path / "ckpt.npz"
+    _fake_checkpoint(path, hidden=16)
+    before = path.read_bytes()
+    assert demo.main(["--resume", str(path), "--epochs", "2", "--out",
+                      str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"zerograd train: --resume {path}: load_checkpoint: ")
+    assert "does not fit the model" in err and "Traceback" not in err
+    assert path.read_bytes() == before
+    assert not (tmp_path / "out" / "checkpoint.npz").exists()
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning",
+                            "ignore:invalid value:RuntimeWarning")
+def test_a_diverging_run_stops_with_one_line_and_keeps_the_last_checkpoint(tmp_path, capsys):
+    # a learning rate absurdly large (but finite and positive, so accepted) overflows
+    # the weights within a few batches: stop there instead of training on NaN to exit 0
+    out = tmp_path / "out"
+    status = demo.main(["--hidden", "16", "--batch-size", "50", "--epochs", "3", "--lr",
+                        "1e30", "--out", str(out)])
+    assert status == 1
+    err = capsys.readouterr().err
+    message = [line for line in err.splitlines() if line.startswith("zerograd train:")]
+    assert len(message) == 1 and "training diverged" in message[0]
+    assert "in epoch 1, batch" in message[0] and "a smaller --lr (this one: 1e+30)" in err
+    assert not (out / "checkpoint.npz").exists() and not (out / "mlp_mnist.npz").exists()
+
+
+def test_sigterm_is_taken_like_ctrl_c():
+    stop = demo._StopRequest()
+    with stop:
+        assert signal.getsignal(signal.SIGTERM) == stop._handler
+        stop._handler(signal.SIGTERM, None)
+        assert stop.requested == signal.SIGTERM
+        with pytest.raises(KeyboardInterrupt):
+            stop._handler(signal.SIGINT, None)
+    assert signal.getsignal(signal.SIGTERM) is not stop._handler
+
+
+def _interrupt(process, sig, first_line="epoch  1: 1/80 batch"):
+    """Send ``sig`` once training has started (the first progress line is out)."""
+    deadline = time.monotonic() + 120
+    line = ""
+    while not line.startswith(first_line):
+        assert time.monotonic() < deadline, "no progress line within 120 s"
+        line = process.stderr.readline()
+        assert line, f"the process ended early: {process.stdout.read()}"
+    process.send_signal(sig)
+    return process.communicate(timeout=120)
+
+
+def test_sigterm_leaves_a_checkpoint_that_resumes_exactly(tmp_path, straight):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zerograd", "train", *SMALL, "--epochs", "3", "--out", "out"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=_env())
+    try:
+        stdout, stderr = _interrupt(process, signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 128 + signal.SIGTERM, stdout + stderr
+    assert "Traceback" not in stderr
+    messages = [s for s in stderr.splitlines() if s.startswith("interrupted")]
+    assert len(messages) == 1 and messages[0].startswith("interrupted (SIGTERM) in epoch 1")
+    resumed = train("--resume", "out/checkpoint.npz", "--epochs", "3", "--out", "out",
+                    cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_same_weights(straight, tmp_path / "out" / "mlp_mnist.npz")
+
+
+def test_a_checkpoint_of_one_process_holds_adam_and_one_rank(tmp_path):
+    from zerograd.checkpoint import checkpoint_info
+
+    result = train("--hidden", "16", "--epochs", "1", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    info = checkpoint_info(tmp_path / "out" / "checkpoint.npz")
+    assert info["optimizer"] == "Adam" and info["values"]["ranks"] == 1
+    assert "rank_random" not in info["values"]
+    assert "ranks" not in result.stdout  # the header line says nothing of ranks alone
+
+
+# ---- under mpiexec (real ranks) --------------------------------------------------------------
+TRAIN = ["-m", "zerograd", "train"]
+MPI_ENV = {"MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def straight_on_two_ranks(tmp_path_factory, mpi_launch):
+    """Three epochs on two ranks without a break."""
+    folder = tmp_path_factory.mktemp("straight2")
+    run = mpi_launch(2, folder, *SMALL, "--epochs", "3", "--out", "out", script=TRAIN,
+                     env=MPI_ENV, timeout=240)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run
+
+
+def test_two_ranks_print_and_save_once(straight_on_two_ranks):
+    run = straight_on_two_ranks
+    lines = run.stdout.splitlines()
+    assert lines[0].endswith("held out on 2 ranks; 3 epochs"), lines[0]
+    assert sum(line.startswith("epoch ") for line in lines) == 3, lines
+    assert sum(line.startswith("weights saved to out/mlp_mnist.npz") for line in lines) == 1
+    assert sum(line.startswith("held-out accuracy") for line in lines) == 1
+    # one progress report per epoch start and end, from rank 0 only
+    assert sum(line.startswith("epoch  1: 80/80 batch") for line in
+               run.stderr.splitlines()) == 1, run.stderr
+    assert sorted(p.name for p in (run.out / "out").iterdir()) == \
+        ["checkpoint.npz", "loss.png", "mlp_mnist.npz"]
+
+
+def test_two_ranks_reach_the_accuracy_of_one_process(straight_on_two_ranks, tmp_path):
+    alone = train(*SMALL, "--epochs", "3", "--out", "out", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+
+    def accuracy(stdout):
+        return float(stdout.split("held-out accuracy ")[1].split()[0])
+
+    # the same global batches in another order: the same accuracy within noise
+    assert abs(accuracy(alone.stdout) - accuracy(straight_on_two_ranks.stdout)) < 0.03
+
+
+def test_two_ranks_resume_exactly(straight_on_two_ranks, tmp_path, mpi_launch):
+    first = mpi_launch(2, tmp_path, *SMALL, "--epochs", "1", "--out", "out", script=TRAIN,
+                       env=MPI_ENV, timeout=240)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = mpi_launch(2, tmp_path, "--resume", "out/checkpoint.npz", "--epochs", "3",
+                        "--out", "out", script=TRAIN, env=MPI_ENV, timeout=240)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.count("resumed from out/checkpoint.npz: 1 epochs done") == 1
+    _assert_same_weights(straight_on_two_ranks.out / "out" / "mlp_mnist.npz",
+                         tmp_path / "out" / "mlp_mnist.npz")
+    # the epochs after the resume print what the straight run printed
+    tail = [line.split("  (")[0] for line in second.stdout.splitlines()
+            if line.startswith("epoch ")]
+    straight = [line.split("  (")[0] for line in straight_on_two_ranks.stdout.splitlines()
+                if line.startswith("epoch ")]
+    assert tail == straight[1:]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_under_mpiexec_stops_every_rank_at_one_batch(
+        straight_on_two_ranks, tmp_path, mpi_started, mpi_launch, sig):
+    # mpiexec forwards the signal to every rank; they agree to stop after the same
+    # batch, rank 0 saves, and the run resumes exactly on two ranks
+    with mpi_started(2, tmp_path, *SMALL, "--epochs", "3", "--out", "out", script=TRAIN,
+                     env=MPI_ENV) as process:
+        stdout, stderr = _interrupt(process, sig)
+    assert process.returncode == 128 + sig, stdout + stderr
+    assert "Traceback" not in stderr
+    messages = [s for s in stderr.splitlines() if s.startswith("interrupted")]
+    assert len(messages) == 1, stderr
+    assert messages[0].endswith("resume with: mpiexec -n 2 python -m zerograd train "
+                                "--resume out/checkpoint.npz")
+    resumed = mpi_launch(2, tmp_path, "--resume", "out/checkpoint.npz", "--epochs", "3",
+                         "--out", "out", script=TRAIN, env=MPI_ENV, timeout=240)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    _assert_same_weights(straight_on_two_ranks.out / "out" / "mlp_mnist.npz",
+                         tmp_path / "out" / "mlp_mnist.npz")
+
+
+@pytest.mark.parametrize("ranks, message", [
+    (None, "this checkpoint was written by a run on 2 ranks and cannot continue in one "
+           "process"),
+    (3, "this checkpoint was written by a run on 2 ranks and cannot continue on 3 ranks"),
+])
+def test_resume_on_another_number_of_ranks_is_refused_once(straight_on_two_ranks, tmp_path,
+                                                           mpi_launch, ranks, message):
+    checkpoint = straight_on_two_ranks.out / "out" / "checkpoint.npz"
+    run = mpi_launch(ranks, tmp_path, "--resume", str(checkpoint), "--epochs", "4",
+                     "--out", "out", script=TRAIN, env=MPI_ENV, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.count(message) == 1, run.stderr
+    assert "resume it with mpiexec -n 2 python -m zerograd train" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch-size", "25"], "--batch-size 25 does not split evenly over 2 ranks; give a "
+                             "multiple of 2 (e.g. 24 or 26)"),
+    (["--out", "taken"], "--out taken: this is a file, not a folder"),
+    (["--lr", "-1"], "--lr: must be a positive finite number"),
+])
+def test_options_that_cannot_work_are_refused_once_under_mpiexec(tmp_path, mpi_launch, args,
+                                                                 message):
+    (tmp_path / "taken").write_text("a file")
+    run = mpi_launch(2, tmp_path, *args, script=TRAIN, env=MPI_ENV, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.count(message) == 1, run.stderr
+    assert "Traceback" not in run.stderr and "epoch" not in run.stdout

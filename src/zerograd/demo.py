@@ -10,9 +10,21 @@ tensorboardX is installed), ``--early-stop N`` stops when the held-out loss has 
 improved for N epochs, and ``--dtype float16`` trains in half precision with float32
 master weights and dynamic loss scaling.
 
-Ctrl-C stops at the end of the current batch, saves a checkpoint from which
-``--resume`` continues the interrupted epoch, and exits with status 130; a second
-Ctrl-C stops at once.
+Ctrl-C (SIGINT) or SIGTERM (what ``kill``, a batch scheduler or a container runtime
+sends before killing) stops at the end of the current batch, saves a checkpoint from
+which ``--resume`` continues the interrupted epoch, and exits with status 130 (143 for
+SIGTERM); a second signal stops at once. A training loss that becomes NaN or infinite
+(a learning rate far too large) stops the run with one line and status 1, leaving the
+last checkpoint as it was.
+
+Under ``mpiexec -n P`` it trains data-parallel (see ``docs/distributed.md``): each rank
+takes its share of the digits and ``batch_size / P`` of every batch, the gradients are
+averaged over the ranks before each update, and rank 0 alone prints, draws the progress
+bar, logs and saves. The checkpoint records ``P``: a run resumes on as many ranks as it
+ran on. Ctrl-C in the terminal of ``mpiexec`` (or SIGTERM sent to it) reaches every
+rank: MPICH's ``mpiexec`` forwards the signal. The ranks agree after each batch to stop
+after the same one, rank 0 saves the checkpoint, and every rank exits with 130 (143).
+A second Ctrl-C makes ``mpiexec`` end every rank at once.
 """
 
 from __future__ import annotations
@@ -30,7 +42,8 @@ import numpy as np
 
 import zerograd
 import zerograd.functions as F
-from zerograd import cuda, optimizers
+from zerograd import cuda, distributed, optimizers
+from zerograd import random as zrandom
 from zerograd.amp import LossScaler
 from zerograd.checkpoint import checkpoint_info, load_checkpoint, save_checkpoint
 from zerograd.dataloaders import DataLoader
@@ -47,39 +60,59 @@ DEFAULTS = {"hidden": 1000, "batch_size": 100, "lr": 1e-3, "dtype": "float32", "
 
 
 class TrainingInterrupted(Exception):
-    """Ctrl-C during training; the checkpoint to resume from is ``path``."""
+    """Ctrl-C (or SIGTERM) during training; the checkpoint to resume from is ``path``."""
 
-    def __init__(self, path: str, epoch: int, batch: int, batches: int):
+    def __init__(self, path: str, epoch: int, batch: int, batches: int,
+                 signum: int = signal.SIGINT):
         super().__init__(path)
         self.path, self.epoch, self.batch, self.batches = path, epoch, batch, batches
+        self.signum = signum
+
+
+class Diverged(Exception):
+    """The training loss became NaN or infinite; the last checkpoint is left as it was."""
+
+
+class ResumeError(ValueError):
+    """The checkpoint to resume from does not fit the run (nothing was loaded)."""
+
+
+class SaveError(OSError):
+    """A checkpoint or the weights could not be written (an older file is intact)."""
 
 
 class _StopRequest:
-    """While active, a first Ctrl-C (SIGINT) only sets ``requested``: the training loop
-    stops at the end of the current batch, where model, optimizer and loader agree, and
-    saves a checkpoint. A second Ctrl-C raises KeyboardInterrupt at once."""
+    """While active, a first Ctrl-C (SIGINT) or SIGTERM only sets ``requested`` (the
+    signal's number): the training loop stops at the end of the current batch, where
+    model, optimizer and loader agree, and saves a checkpoint. A second signal raises
+    KeyboardInterrupt at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self.requested = False
-        self._previous = None
+        self.requested: int = 0
+        self._previous: dict = {}
 
     def _handler(self, signum, frame) -> None:
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested = signum
 
     def __enter__(self) -> _StopRequest:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handler)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
 
-def evaluate(model, loader, dtype=np.float32) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` over ``loader`` (no graph, test mode)."""
+def evaluate(model, loader, dtype=np.float32, comm=None) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` over ``loader`` (no graph, test mode); with
+    ``comm``, over every rank's loader."""
     total_loss = total_acc = 0.0
     count = 0
     with zerograd.no_grad(), zerograd.test_mode():
@@ -88,6 +121,8 @@ def evaluate(model, loader, dtype=np.float32) -> tuple[float, float]:
             total_loss += float(F.softmax_cross_entropy(y, t).data) * len(t)
             total_acc += float(F.accuracy(y, t).data) * len(t)
             count += len(t)
+    if comm is not None:
+        return comm.average((total_loss, total_acc), count)
     return total_loss / count, total_acc / count
 
 
@@ -112,22 +147,40 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
     weights) and ``out/loss.png`` at the end. ``resume`` continues from a checkpoint
     (made with the same options) up to ``epochs`` epochs in all.
 
+    Under mpiexec it trains data-parallel: each rank takes its share of the digits and
+    ``batch_size // ranks`` of every batch (``batch_size`` is the global batch), and
+    rank 0 alone prints, logs and saves. Without mpiexec it is a world of one.
+
     Raises:
-        TrainingInterrupted: after Ctrl-C, once the checkpoint is saved.
+        TrainingInterrupted: after Ctrl-C or SIGTERM, once the checkpoint is saved.
     """
+    comm = distributed.init()  # a world of one without mpiexec
+    say = print if comm.rank == 0 else _silent  # print once
     dtype = np.dtype(dtype)
     config = {"hidden": hidden, "batch_size": batch_size, "lr": lr, "dtype": dtype.name,
               "seed": seed, "early_stop": early_stop}
     zerograd.seed(seed)  # the layers' initial weights and dropout
+    if comm.size > 1:
+        comm.seed(seed)  # the same initial weights on every rank, its own dropout masks
+        if gpu:
+            comm.select_gpu()
     train_set = MNISTSubset(train=True)
     test_set = MNISTSubset(train=False)
-    # distributed: shard train_set here (each process its part of the digits)
-    train_loader = DataLoader(train_set, batch_size, shuffle=True, gpu=gpu, seed=seed)
-    test_loader = DataLoader(test_set, batch_size, shuffle=False, gpu=gpu)
+    # Each rank trains on its share of the digits (all of them in a world of one) and
+    # evaluates its share of the held-out ones.
+    train_part = distributed.scatter_dataset(train_set, comm, seed=seed)
+    test_part = distributed.scatter_dataset(test_set, comm, shuffle=False, remainder="keep")
+    train_loader = DataLoader(train_part, batch_size // comm.size, shuffle=True, gpu=gpu,
+                              seed=seed)
+    test_loader = DataLoader(test_part, batch_size, shuffle=False, gpu=gpu)
 
     model = build_model(hidden, dtype, gpu)
-    # distributed: wrap the optimizer here (DistributedOptimizer averages the gradients)
-    optimizer = optimizers.Adam(alpha=lr).setup(model)
+    adam = optimizers.Adam(alpha=lr).setup(model)
+    optimizer = adam
+    if comm.size > 1:
+        # update() averages the gradients over the ranks, then runs Adam; checkpoints
+        # hold Adam's state (the same on every rank).
+        optimizer = distributed.DistributedOptimizer(adam, comm)
     extras = {}
     scaler = None
     if dtype == np.float16:
@@ -138,19 +191,21 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
 
     history = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
     first_epoch, iteration = 1, 0
-    partial = {"loss": 0.0, "acc": 0.0, "count": 0, "batch": 0}  # of an interrupted epoch
+    # Sums over every rank for the epoch in progress (of an interrupted one on resume).
+    partial = {"loss": 0.0, "acc": 0.0, "count": 0, "batch": 0}
     if resume is not None:
-        info = load_checkpoint(resume, model, optimizer, loaders={"train": train_loader},
-                               extras=extras)
+        info = _load(comm, resume, model, adam, train_loader, extras)
         first_epoch, iteration = info["epoch"] + 1, info["iteration"]
         history = info["history"]
         partial = info["partial"]
-        print(f"resumed from {resume}: {info['epoch']} epochs done"
-              + (f", epoch {first_epoch} at batch {partial['batch']}"
-                 if partial["batch"] else ""))
+        if comm.rank != 0:  # rank 0 holds the sums of every rank so far
+            partial.update(loss=0.0, acc=0.0, count=0)
+        say(f"resumed from {resume}: {info['epoch']} epochs done"
+            + (f", epoch {first_epoch} at batch {partial['batch']}"
+               if partial["batch"] else ""))
 
     writer = None
-    if logdir is not None:
+    if logdir is not None and comm.rank == 0:
         from zerograd.logs import LogWriter
 
         # A resumed run drops what the interrupted one logged after its checkpoint: the
@@ -160,13 +215,32 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
     checkpoint = os.path.join(out, CHECKPOINT)
 
     def save(epoch_done: int) -> None:
-        # distributed: only rank 0 saves
-        save_checkpoint(checkpoint, model, optimizer, loaders={"train": train_loader},
-                        extras=extras, epoch=epoch_done, iteration=iteration,
-                        config=config, history=history, partial=partial)
+        sums, ranks = partial, {}
+        if comm.size > 1:  # every rank's sums, and random state, into rank 0's file
+            totals = comm.allreduce(np.array([partial["loss"], partial["acc"],
+                                              partial["count"]], dtype=np.float64))
+            sums = {**partial, "loss": float(totals[0]), "acc": float(totals[1]),
+                    "count": int(totals[2])}
+            ranks = {"rank_random": comm.mpi_comm.gather(zrandom.get_state())}
+        error = None
+        if comm.rank == 0:
+            try:
+                save_checkpoint(checkpoint, model, adam, loaders={"train": train_loader},
+                                extras=extras, epoch=epoch_done, iteration=iteration,
+                                config=config, history=history, partial=sums,
+                                ranks=comm.size, **ranks)
+            except OSError as e:
+                error = (f"cannot write the checkpoint {checkpoint} ({e.strerror or e}); "
+                         "an older one there is intact")
+        if comm.size > 1:
+            error = comm.bcast(error)  # the other ranks stop too
+        if error:
+            raise SaveError(error)
 
-    print(f"zerograd {zerograd.__version__}: MLP 784-{hidden}-10 ({dtype.name}) on "
-          f"{len(train_set)} bundled MNIST digits, {len(test_set)} held out; {epochs} epochs")
+    ranks = f" on {comm.size} ranks" if comm.size > 1 else ""
+    say(f"zerograd {zerograd.__version__}: MLP 784-{hidden}-10 ({dtype.name}) on "
+        f"{len(train_set)} bundled MNIST digits, {len(test_set)} held out{ranks}; "
+        f"{epochs} epochs")
     start = time.perf_counter()
     try:
         with _StopRequest() as stop:
@@ -174,7 +248,7 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
                 if stopper is not None and stopper.stopped:
                     break
                 bar = Progress(len(train_loader), desc=f"epoch {epoch:2d}", unit="batch",
-                               initial=partial["batch"])
+                               initial=partial["batch"], disable=comm.rank != 0)
                 for x, t in train_loader:
                     y = model(x.astype(dtype, copy=False))
                     loss = F.softmax_cross_entropy(y, t)
@@ -184,7 +258,11 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
                         optimizer.update()
                     else:
                         scaler.backward(loss)
-                        scaler.step(optimizer)
+                        if optimizer is not adam:
+                            # Average first, so that every rank sees the same gradients
+                            # and skips (on an overflow) the same steps.
+                            optimizer.allreduce_grads()
+                        scaler.step(adam)
                     iteration += 1
                     loss_value = float(loss.data)
                     partial["loss"] += loss_value * len(t)
@@ -194,36 +272,54 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
                     bar.update(loss=loss_value)
                     if writer is not None:
                         writer.add_scalar("loss/batch", loss_value, iteration)
-                    if stop.requested:
+                    signum, diverged = stop.requested, int(not math.isfinite(loss_value))
+                    if comm.size > 1:  # the ranks stop after the same batch
+                        signum, diverged = comm.allreduce(
+                            np.array([signum, diverged]), "max").tolist()
+                    if diverged:
+                        bar.close()
+                        raise Diverged(
+                            f"the training loss became {loss_value} in epoch {epoch}, batch "
+                            f"{partial['batch']} (iteration {iteration}): training diverged"
+                            f"; {checkpoint}, if there is one, holds the last finished "
+                            f"epoch; start a new run with a smaller --lr (this one: {lr:g})")
+                    if signum:
                         bar.close()
                         save(epoch - 1)
                         raise TrainingInterrupted(checkpoint, epoch, partial["batch"],
-                                                  len(train_loader))
+                                                  len(train_loader), signum)
                 bar.close()
-                train_loss = partial["loss"] / partial["count"]
-                train_acc = partial["acc"] / partial["count"]
+                train_loss, train_acc = comm.average((partial["loss"], partial["acc"]),
+                                                     partial["count"])
                 partial = {"loss": 0.0, "acc": 0.0, "count": 0, "batch": 0}
-                test_loss, test_acc = evaluate(model, test_loader, dtype)
+                test_loss, test_acc = evaluate(model, test_loader, dtype, comm)
                 for key, value in zip(history, (train_loss, train_acc, test_loss, test_acc)):
                     history[key].append(value)
-                # distributed: only rank 0 prints and logs
-                print(f"epoch {epoch:2d}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
-                      f"held-out loss {test_loss:.4f} acc {test_acc:.4f}  "
-                      f"({time.perf_counter() - start:.1f}s)", flush=True)
+                say(f"epoch {epoch:2d}  train loss {train_loss:.4f} acc {train_acc:.4f}  "
+                    f"held-out loss {test_loss:.4f} acc {test_acc:.4f}  "
+                    f"({time.perf_counter() - start:.1f}s)", flush=True)
                 if writer is not None:
                     _log_epoch(writer, model, history, iteration, scaler)
+                # the held-out loss is the same on every rank: so is the decision
                 if stopper is not None and stopper.step(test_loss, model):
                     best = stopper.best_step + 1
-                    print(f"early stop: the held-out loss has not improved for {early_stop} "
-                          f"epochs; the weights of epoch {best} (loss {stopper.best:.4f}) "
-                          "are restored")
+                    say(f"early stop: the held-out loss has not improved for {early_stop} "
+                        f"epochs; the weights of epoch {best} (loss {stopper.best:.4f}) "
+                        "are restored")
                 save(epoch)
     finally:
         if writer is not None:
             writer.close()
 
+    history["seconds"] = time.perf_counter() - start
+    if comm.rank != 0:
+        return history
     weights = os.path.join(out, WEIGHTS)
-    model.save_weights(weights)
+    try:
+        model.save_weights(weights)
+    except OSError as e:
+        raise SaveError(f"cannot write the weights {weights} ({e.strerror or e}); the "
+                        f"checkpoint {checkpoint} holds them") from None
     print(f"weights saved to {weights}; checkpoint {checkpoint}")
     if history["train_loss"]:
         _plot(history, os.path.join(out, "loss.png"))
@@ -231,6 +327,36 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
         _plot_log(logdir)
     history["seconds"] = time.perf_counter() - start
     return history
+
+
+def _silent(*args, **kwargs) -> None:
+    """``print`` on the ranks other than 0."""
+
+
+def _load(comm, path: str, model, optimizer, loader, extras: dict) -> dict:
+    """``load_checkpoint`` on every rank, which go on only if every rank could.
+
+    Raises:
+        ResumeError: when the file does not fit (on any rank); nothing was loaded.
+    """
+    error = None
+    try:
+        if comm.size > 1:
+            values = checkpoint_info(path)["values"]
+            error = _ranks_mismatch(values, comm.size, path)
+        if error is None:
+            info = load_checkpoint(path, model, optimizer, loaders={"train": loader},
+                                   extras=extras)
+    except (OSError, ValueError) as e:
+        error = str(e)
+    errors = comm.mpi_comm.allgather(error) if comm.size > 1 else [error]
+    for rank, error in enumerate(errors):
+        if error is not None:  # every rank raises the same error
+            where = "" if rank == 0 else f" (on rank {rank})"
+            raise ResumeError(f"--resume {path}{where}: {error}")
+    if comm.size > 1:
+        zrandom.set_state(info["rank_random"][comm.rank])  # each rank's dropout masks
+    return info
 
 
 def _log_epoch(writer, model, history: dict, iteration: int, scaler) -> None:
@@ -311,18 +437,32 @@ def _rate(text: str) -> float:
     return value
 
 
-def make_parser() -> argparse.ArgumentParser:
-    """The options of ``python -m zerograd train``."""
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser; with ``quiet`` (ranks other than 0) its errors and help exit
+    without printing, so that a job of several ranks prints them once."""
+
+    quiet = False
+
+    def _print_message(self, message, file=None) -> None:
+        if not self.quiet:
+            super()._print_message(message, file)
+
+
+def make_parser(quiet: bool = False) -> argparse.ArgumentParser:
+    """The options of ``python -m zerograd train`` (``quiet``: print no errors)."""
+    parser = _Parser(
         prog="python -m zerograd train",
         description="Train an MLP (784-HIDDEN-10, ReLU, Adam) on the MNIST digits bundled "
-                    "with zerograd, offline. Ctrl-C saves a checkpoint to resume from.",
+                    "with zerograd, offline. Ctrl-C saves a checkpoint to resume from. "
+                    "Under mpiexec -n P it trains data-parallel on P ranks.",
     )
+    parser.quiet = quiet
     parser.add_argument("--epochs", type=_positive_int, default=8, metavar="N",
                         help="epochs to train in all; a resumed run continues up to N "
                              "(default: 8)")
     parser.add_argument("--batch-size", type=_positive_int, metavar="N",
-                        help=f"digits per batch (default: {DEFAULTS['batch_size']})")
+                        help="digits per batch, over all ranks under mpiexec (a multiple "
+                             f"of their number) (default: {DEFAULTS['batch_size']})")
     parser.add_argument("--hidden", type=_positive_int, metavar="N",
                         help=f"units of the hidden layer (default: {DEFAULTS['hidden']})")
     parser.add_argument("--lr", type=_rate, metavar="RATE",
@@ -354,72 +494,174 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_folder(parser: argparse.ArgumentParser, option: str, folder: str) -> None:
+class _Refused(Exception):
+    """An option that cannot work: the message for ``parser.error``."""
+
+
+def _check_folder(option: str, folder: str) -> None:
     """Fail now, not after training, when ``folder`` cannot hold our files."""
+    if not folder:
+        raise _Refused(f"{option}: give a folder (the name given is empty)")
     if os.path.exists(folder) and not os.path.isdir(folder):
-        parser.error(f"{option} {folder}: this is a file, not a folder; give a folder")
+        raise _Refused(f"{option} {folder}: this is a file, not a folder; give a folder")
     try:
         os.makedirs(folder, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
-        parser.error(f"{option} {folder}: cannot write there ({e.strerror or e})")
+        raise _Refused(f"{option} {folder}: cannot write there ({e.strerror or e})") from None
 
 
-def _run_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+def _check_new_log(args: argparse.Namespace) -> None:
+    """A new run does not append its curves to another run's log (its plot would mix
+    both); a resumed run continues its own."""
+    from zerograd.logs import LOG_NAME
+
+    if args.resume is None and os.path.exists(os.path.join(args.logdir, LOG_NAME)):
+        raise _Refused(f"--logdir {args.logdir}: it holds the log of an earlier run "
+                       f"({LOG_NAME}); give another folder, remove that log, or continue "
+                       "that run with --resume")
+
+
+# How each option of a run is checked, when it comes from a checkpoint.
+_CHECKS = {"hidden": _positive_int, "batch_size": _positive_int, "lr": _rate,
+           "seed": _seed, "early_stop": _positive_int}
+
+
+def _run_options(args: argparse.Namespace, ranks: int) -> dict:
     """The run's options: the checkpoint's when resuming (an option given that differs
     is an error), else those given, else the defaults."""
     given = {name: getattr(args, name) for name in DEFAULTS}
     if args.resume is None:
         return {name: DEFAULTS[name] if value is None else value
                 for name, value in given.items()}
+    where = f"--resume {args.resume}"
+    if os.path.isdir(args.resume):
+        raise _Refused(f"{where}: this is a folder; give the checkpoint file in it (e.g. "
+                       f"{os.path.join(args.resume, CHECKPOINT)})")
     try:
         info = checkpoint_info(args.resume)
     except FileNotFoundError:
-        parser.error(f"--resume {args.resume}: no such file")
-    except (OSError, ValueError) as e:
-        parser.error(f"--resume {args.resume}: {e}")
+        raise _Refused(f"{where}: no such file") from None
+    except OSError as e:
+        raise _Refused(f"{where}: cannot read it ({e.strerror or e})") from None
+    except ValueError as e:
+        raise _Refused(f"{where}: {e}") from None
     saved = info["values"].get("config")
     if not isinstance(saved, dict) or set(saved) != set(DEFAULTS):
-        parser.error(f"--resume {args.resume}: this checkpoint was not written by "
-                     "`python -m zerograd train`")
+        raise _Refused(f"{where}: this checkpoint was not written by "
+                       "`python -m zerograd train`")
+    try:  # a damaged or edited file must not reach the model as a bad size
+        for name, check in _CHECKS.items():
+            if saved[name] is not None or name != "early_stop":
+                check(str(saved[name]))
+        name = "dtype"
+        if saved[name] not in ("float32", "float16"):
+            raise argparse.ArgumentTypeError(f"unknown dtype {saved['dtype']!r}")
+    except argparse.ArgumentTypeError as e:
+        raise _Refused(f"{where}: the checkpoint's options are damaged ({name}: {e})"
+                       ) from None
     for name, value in given.items():
         if value is not None and value != saved[name]:
             option = "--" + name.replace("_", "-")
             was = "off" if saved[name] is None else saved[name]
-            parser.error(f"{option} {value} differs from the run being resumed "
-                         f"({was}); leave it out, or start a new run")
+            raise _Refused(f"{option} {value} differs from the run being resumed "
+                           f"({was}); leave it out, or start a new run")
+    message = _ranks_mismatch(info["values"], ranks, args.resume)
+    if message:
+        raise _Refused(f"{where}: {message}")
+    if info["epoch"] >= args.epochs:
+        raise _Refused(f"--epochs {args.epochs}: the run being resumed has done "
+                       f"{info['epoch']} epochs already; give the new total, e.g. "
+                       f"--epochs {info['epoch'] + 1}")
     return saved
 
 
+def _ranks_mismatch(values: dict, ranks: int, path: str) -> str | None:
+    """Why a checkpoint written on some number of ranks cannot resume on ``ranks``.
+
+    Each rank's share of the digits, and its place in its shuffled share, depend on
+    the number of ranks: on another number the run would not continue the same, so it
+    is refused rather than silently changed."""
+    saved = values.get("ranks", 1)
+    if saved == ranks:
+        return None
+    launch = (f"mpiexec -n {saved} python -m zerograd train" if saved > 1
+              else "python -m zerograd train (without mpiexec)")
+    was = f"on {saved} ranks" if saved > 1 else "in one process"
+    here = f"on {ranks} ranks" if ranks > 1 else "in one process"
+    return (f"this checkpoint was written by a run {was} and cannot continue "
+            f"{here}: the ranks' shares of the digits would change; resume it with "
+            f"{launch} --resume {path}, or start a new run")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry of ``python -m zerograd train``; returns the exit status."""
-    parser = make_parser()
+    """Command-line entry of ``python -m zerograd train``; returns the exit status.
+
+    Under mpiexec every rank runs it: rank 0 checks the options that touch files and
+    tells the others, so every rank stops, or goes on, together.
+    """
+    comm = distributed.init()  # a world of one without mpiexec
+    parser = make_parser(quiet=comm.rank != 0)
     args = parser.parse_args(argv)
     if args.gpu and not cuda.gpu_enable:
-        print("zerograd train: --gpu: no usable CUDA device (CuPy is missing, there is no "
-              "GPU, or ZEROGRAD_CPU_ONLY is set); run without --gpu", file=sys.stderr)
+        if comm.rank == 0:
+            print("zerograd train: --gpu: no usable CUDA device (CuPy is missing, there is "
+                  "no GPU, or ZEROGRAD_CPU_ONLY is set); run without --gpu", file=sys.stderr)
         return 1
-    options = _run_options(parser, args)
-    _check_folder(parser, "--out", args.out)
-    if args.logdir is not None:
-        _check_folder(parser, "--logdir", args.logdir)
+    outcome = None
+    if comm.rank == 0:
+        try:
+            options = _run_options(args, comm.size)
+            if options["batch_size"] % comm.size:
+                size = options["batch_size"]
+                lower = size - size % comm.size
+                raise _Refused(
+                    f"--batch-size {size} does not split evenly over {comm.size} ranks; "
+                    f"give a multiple of {comm.size} (e.g. "
+                    + (f"{lower} or " if lower else "") + f"{lower + comm.size})")
+            _check_folder("--out", args.out)
+            if args.logdir is not None:
+                _check_folder("--logdir", args.logdir)
+                _check_new_log(args)
+            outcome = options
+        except _Refused as e:
+            outcome = str(e)
+    outcome = comm.bcast(outcome)
+    if isinstance(outcome, str):
+        parser.error(outcome)
+    options = outcome
     try:
         history = train(args.epochs, options["batch_size"], options["hidden"], options["lr"],
                         args.out, options["seed"], args.gpu, options["dtype"],
                         resume=args.resume, logdir=args.logdir,
                         early_stop=options["early_stop"])
     except TrainingInterrupted as e:
-        print(f"interrupted in epoch {e.epoch} after batch {e.batch}/{e.batches}: "
-              f"checkpoint saved; resume with: python -m zerograd train --resume {e.path}",
-              file=sys.stderr)
-        return 130
+        if comm.rank == 0:
+            name = signal.Signals(e.signum).name
+            launch = f"mpiexec -n {comm.size} " if comm.size > 1 else ""
+            print(f"interrupted ({name}) in epoch {e.epoch} after batch {e.batch}/"
+                  f"{e.batches}: checkpoint saved; resume with: {launch}python -m zerograd "
+                  f"train --resume {e.path}", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         newline = "\n" if sys.stderr.isatty() else ""  # end a progress bar's line
         print(f"{newline}interrupted: {os.path.join(args.out, CHECKPOINT)}, if there is "
               "one, holds the last finished epoch", file=sys.stderr)
+        if comm.size > 1:
+            comm.abort(130)  # the other ranks may be waiting for this one: end them all
         return 130
-    if history["test_acc"]:
+    except (Diverged, ResumeError, SaveError) as e:  # raised on every rank together
+        if comm.rank == 0:
+            print(f"zerograd train: {e}", file=sys.stderr)
+        return 1
+    except MemoryError as e:
+        if comm.size > 1:
+            raise  # the exception hook ends every rank
+        print(f"zerograd train: out of memory ({e}); try a smaller --hidden or "
+              "--batch-size", file=sys.stderr)
+        return 1
+    if history["test_acc"] and comm.rank == 0:
         print(f"held-out accuracy {history['test_acc'][-1]:.4f} in "
               f"{history['seconds']:.1f}s")
     return 0

@@ -1,133 +1,21 @@
 """Launching real ranks for the distributed tests: ``mpiexec -n P python worker.py``.
 
-Every launch is bounded by a timeout, and whatever happens every process it started is
-ended: mpiexec with SIGTERM (MPICH's hydra then kills its ranks) and SIGKILL after a
-grace period; then any rank still alive, by the process id it wrote at start-up (hydra
-starts each rank in a session of its own, out of reach of mpiexec's process group).
+The launching itself (``launch_alone``, ``mpi_launch``: timeouts, and the clean-up of
+every process started) lives in ``tests/conftest.py``, shared with the other tests that
+start ranks (the ``train`` command's).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
 import pytest
-
-import zerograd
-
-WORKER = Path(__file__).resolve().parent / "worker.py"
-SRC = Path(zerograd.__file__).resolve().parent.parent
-
-
-def mpi_missing() -> str | None:
-    """Why real ranks cannot be launched here, or None when they can."""
-    if importlib.util.find_spec("mpi4py") is None:
-        return "mpi4py is not installed (pip install 'zerograd[mpi]')"
-    if shutil.which("mpiexec") is None:
-        return "no mpiexec on PATH (pip install 'zerograd[mpi]' brings MPICH's)"
-    return None
-
-
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-    out: Path
-
-    def results(self, size: int) -> list[dict]:
-        """Each rank's ``rank<r>.npz``, in rank order."""
-        assert self.returncode == 0, f"the job failed:\n{self.stdout}\n{self.stderr}"
-        return [dict(np.load(self.out / f"rank{r}.npz")) for r in range(size)]
-
-
-def _env(extra: dict | None) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
-    env["ZEROGRAD_CPU_ONLY"] = "1"
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    for name, value in (extra or {}).items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
-
-
-def _end(proc: subprocess.Popen, out: Path) -> None:
-    """End mpiexec and every rank it started, if any is still running."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    for pid_file in out.glob("pid.*"):
-        pid = int(pid_file.read_text() or 0)
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue  # gone (or not Linux: hydra has ended it with mpiexec)
-        if str(WORKER).encode() in cmdline:  # still ours, not a reused process id
-            os.kill(pid, signal.SIGKILL)
-
-
-def launch(ranks: int | None, out: Path, *args: str, timeout: float = 120,
-           env: dict | None = None, script: Path | None = None) -> Run:
-    """Run ``worker.py OUT ARGS...`` (or ``script ARGS...``) on ``ranks`` ranks under
-    mpiexec (None: alone, no mpiexec), in the folder ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    if script is None:
-        command = [sys.executable, str(WORKER), str(out), *args]
-    else:
-        command = [sys.executable, str(script), *args]
-    if ranks is not None:
-        command = [shutil.which("mpiexec"), "-n", str(ranks), *command]
-    start = time.monotonic()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=_env(env), cwd=out, start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _end(proc, out)
-        stdout, stderr = proc.communicate()
-        pytest.fail(f"{' '.join(command)} still ran after {timeout} s:\n{stdout}\n{stderr}")
-    finally:
-        _end(proc, out)
-    return Run(proc.returncode, stdout, stderr, time.monotonic() - start, out)
-
-
-@pytest.fixture(scope="session")
-def launch_alone():
-    """``launch``, for runs without mpiexec (which need no MPI)."""
-    return launch
-
-
-@pytest.fixture(scope="session")
-def mpi_launch():
-    """``launch``, or a skip when real ranks cannot be started here."""
-    reason = mpi_missing()
-    if reason is not None:
-        pytest.skip(reason)
-    return launch
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, launch_alone):
     """The worker's suite in one process, without mpiexec, even and weighted."""
     runs = {}
     for weighted in (False, True):
         out = tmp_path_factory.mktemp("reference")
-        run = launch(None, out, "suite", *(["--weighted"] if weighted else []))
+        run = launch_alone(None, out, "suite", *(["--weighted"] if weighted else []))
         runs[weighted] = run.results(1)[0]
     return runs

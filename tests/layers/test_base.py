@@ -372,13 +372,13 @@ def test_repr_nests_layers_like_pytorch():
     assert repr(model) == (
         "MLP(\n"
         "  activation=relu\n"
-        "  (l0): Linear(out_size=1000, in_size=784)\n"
-        "  (l1): Linear(out_size=10, in_size=1000)\n"
+        "  (l0): Linear(in_size=784, out_size=1000)\n"
+        "  (l1): Linear(in_size=1000, out_size=10)\n"
         ")"
     )
     outer = Net()
     text = repr(outer)
-    assert text.startswith("Net(\n  (l1): Linear(out_size=4, in_size=3)\n  (bn): BatchNorm()")
+    assert text.startswith("Net(\n  (l1): Linear(in_size=3, out_size=4)\n  (bn): BatchNorm(")
     assert repr(Layer()) == "Layer()"
 
 

@@ -186,10 +186,15 @@ def test_no_file_name_in_url(home):
         get_file("http://127.0.0.1/")
 
 
-def test_progress_only_on_a_terminal(server, home, monkeypatch, capsys):
+def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_log(server, home, monkeypatch,
+                                                             capsys):
     _, base, _ = server
-    get_file(f"{base}/data.bin", "quiet.bin")
-    assert capsys.readouterr().err == ""
+    get_file(f"{base}/data.bin", "logged.bin")
+    lines = capsys.readouterr().err.splitlines()
+    # in a log: a line when the transfer starts (unless one read brought it all), one
+    # every 10 seconds, and one at the end with the time taken
+    assert 1 <= len(lines) <= 2 and all("\r" not in line for line in lines), lines
+    assert lines[-1].startswith("Downloading logged.bin: 2.1 KiB/2.1 KiB (100%), in "), lines
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -198,8 +203,15 @@ def test_progress_only_on_a_terminal(server, home, monkeypatch, capsys):
     terminal = Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     get_file(f"{base}/data.bin", "loud.bin")
-    assert "Downloading loud.bin" in terminal.getvalue()
-    assert "(100%)" in terminal.getvalue()
+    text = terminal.getvalue()
+    assert text.startswith("\rDownloading loud.bin [") and text.endswith("\n")
+    assert "2.1 KiB/2.1 KiB 100%" in text
+
+
+def test_no_stderr_at_all_is_fine(server, home, monkeypatch):
+    _, base, _ = server
+    monkeypatch.setattr("sys.stderr", None)
+    assert os.path.exists(get_file(f"{base}/data.bin", "silent.bin"))
 
 
 # --- what is true when a cached file is wrong (issue 13, item 4) ------------------------

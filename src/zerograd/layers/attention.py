@@ -8,6 +8,7 @@ import numpy as np
 
 import zerograd.functions as F
 from zerograd import cuda
+from zerograd.layers import _args
 from zerograd.layers.base import Layer
 from zerograd.layers.linear import Linear
 from zerograd.layers.normalization import LayerNorm
@@ -28,15 +29,18 @@ class MultiHeadAttention(Layer):
         embed_dim: features per position ``E``; a multiple of ``num_heads``.
         num_heads: number of heads.
         causal: position ``t`` attends only to positions ``<= t`` (for language models).
-        dropout_ratio: dropout on the attention weights in training.
+        dropout_ratio: dropout on the attention weights in training, in [0, 1).
         nobias: leave out the projection biases.
+        dtype: dtype of the parameters.
 
     Shape:
         ``(N, T, E) -> (N, T, E)``
 
     Raises:
-        ValueError: when ``embed_dim`` is not a multiple of ``num_heads``, or the input
-            is not ``(N, T, embed_dim)``.
+        TypeError, ValueError: at construction, when a size is not a positive integer,
+            ``embed_dim`` is not a multiple of ``num_heads``, ``dropout_ratio`` is not
+            in [0, 1), a flag is not a bool or ``dtype`` not a floating-point dtype; at
+            a call, when the input is not ``(N, T, embed_dim)``.
 
     Example:
         >>> attn = MultiHeadAttention(8, num_heads=2, causal=True)
@@ -47,17 +51,28 @@ class MultiHeadAttention(Layer):
     def __init__(self, embed_dim: int, num_heads: int, causal: bool = False,
                  dropout_ratio: float = 0.0, nobias: bool = False, dtype=np.float32):
         super().__init__()
-        if embed_dim % num_heads != 0:
-            raise ValueError(
-                f"MultiHeadAttention: embed_dim={embed_dim} is not a multiple of "
-                f"num_heads={num_heads}; choose sizes with embed_dim % num_heads == 0"
-            )
-        self.embed_dim = embed_dim
-        self.num_heads = num_heads
-        self.causal = causal
-        self.dropout_ratio = dropout_ratio
-        self.qkv = Linear(3 * embed_dim, nobias=nobias, dtype=dtype, in_size=embed_dim)
-        self.out = Linear(embed_dim, nobias=nobias, dtype=dtype, in_size=embed_dim)
+        name = type(self).__name__
+        self.embed_dim, self.num_heads = _check_heads(name, embed_dim, num_heads)
+        self.causal = _args.flag(name, "causal", causal)
+        self.dropout_ratio = _args.fraction(name, "dropout_ratio", dropout_ratio)
+        self.nobias = _args.flag(name, "nobias", nobias)
+        self.dtype = _args.float_dtype(name, dtype)
+        self.qkv = Linear(3 * self.embed_dim, nobias=self.nobias, dtype=self.dtype,
+                          in_size=self.embed_dim)
+        self.out = Linear(self.embed_dim, nobias=self.nobias, dtype=self.dtype,
+                          in_size=self.embed_dim)
+
+    def extra_repr(self) -> str:
+        parts = [f"embed_dim={self.embed_dim}", f"num_heads={self.num_heads}"]
+        if self.causal:
+            parts.append("causal=True")
+        if self.dropout_ratio:
+            parts.append(f"dropout_ratio={self.dropout_ratio}")
+        if self.nobias:
+            parts.append("nobias=True")
+        if self.dtype != np.float32:
+            parts.append(f"dtype={self.dtype}")
+        return ", ".join(parts)
 
     def forward(self, x):
         if x.ndim != 3 or x.shape[-1] != self.embed_dim:
@@ -82,6 +97,17 @@ class MultiHeadAttention(Layer):
         return self.out(F.reshape(y, (N, T, E)))
 
 
+def _check_heads(layer: str, embed_dim, num_heads) -> tuple[int, int]:
+    embed_dim = _args.size(layer, "embed_dim", embed_dim, "features per position")
+    num_heads = _args.size(layer, "num_heads", num_heads, "attention heads")
+    if embed_dim % num_heads != 0:
+        raise ValueError(
+            f"{layer}: embed_dim={embed_dim} is not a multiple of num_heads={num_heads}; "
+            "choose sizes with embed_dim % num_heads == 0"
+        )
+    return embed_dim, num_heads
+
+
 def _causal_mask(T: int, like):
     """A (T, T) additive mask: 0 on and below the diagonal, a huge negative above."""
     xp = cuda.get_array_module(like)
@@ -99,11 +125,17 @@ class TransformerBlock(Layer):
         num_heads: attention heads.
         hidden_size: width of the two-layer MLP; ``4 * embed_dim`` by default.
         causal: causal self-attention (for language models).
-        dropout_ratio: dropout on the attention weights and on both residual branches.
+        dropout_ratio: dropout on the attention weights and on both residual branches,
+            in [0, 1).
         activation: the MLP's nonlinearity; ``F.gelu`` by default.
+        dtype: dtype of the parameters.
 
     Shape:
         ``(N, T, E) -> (N, T, E)``
+
+    Raises:
+        TypeError, ValueError: as :class:`MultiHeadAttention`, and when ``hidden_size``
+            is not a positive integer (or None) or ``activation`` not a function.
 
     Example:
         >>> block = TransformerBlock(8, num_heads=2, causal=True)
@@ -115,15 +147,34 @@ class TransformerBlock(Layer):
                  causal: bool = False, dropout_ratio: float = 0.0, activation=None,
                  dtype=np.float32):
         super().__init__()
-        hidden_size = 4 * embed_dim if hidden_size is None else hidden_size
-        self.dropout_ratio = dropout_ratio
-        self.activation = activation
+        # Checked here, so that a bad value is reported in this layer's name.
+        name = type(self).__name__
+        embed_dim, num_heads = _check_heads(name, embed_dim, num_heads)
+        hidden_size = _args.size(name, "hidden_size", hidden_size, "width of the MLP",
+                                 optional=True)
+        self.embed_dim, self.num_heads = embed_dim, num_heads
+        self.hidden_size = 4 * embed_dim if hidden_size is None else hidden_size
+        self.causal = _args.flag(name, "causal", causal)
+        self.dropout_ratio = _args.fraction(name, "dropout_ratio", dropout_ratio)
+        self.activation = _args.function(name, "activation", activation)
+        dtype = _args.float_dtype(name, dtype)
         self.ln1 = LayerNorm(embed_dim, dtype=dtype)
-        self.attn = MultiHeadAttention(embed_dim, num_heads, causal=causal,
-                                       dropout_ratio=dropout_ratio, dtype=dtype)
+        self.attn = MultiHeadAttention(embed_dim, num_heads, causal=self.causal,
+                                       dropout_ratio=self.dropout_ratio, dtype=dtype)
         self.ln2 = LayerNorm(embed_dim, dtype=dtype)
-        self.fc1 = Linear(hidden_size, dtype=dtype, in_size=embed_dim)
-        self.fc2 = Linear(embed_dim, dtype=dtype, in_size=hidden_size)
+        self.fc1 = Linear(self.hidden_size, dtype=dtype, in_size=embed_dim)
+        self.fc2 = Linear(embed_dim, dtype=dtype, in_size=self.hidden_size)
+
+    def extra_repr(self) -> str:
+        parts = [f"embed_dim={self.embed_dim}", f"num_heads={self.num_heads}",
+                 f"hidden_size={self.hidden_size}"]
+        if self.causal:
+            parts.append("causal=True")
+        if self.dropout_ratio:
+            parts.append(f"dropout_ratio={self.dropout_ratio}")
+        if self.activation is not None:
+            parts.append(f"activation={getattr(self.activation, '__name__', 'custom')}")
+        return ", ".join(parts)
 
     def _drop(self, x):
         return F.dropout(x, self.dropout_ratio) if self.dropout_ratio else x

@@ -284,8 +284,10 @@ class Layer:
 
         Example:
             >>> from zerograd.layers import Linear
-            >>> Linear(3, in_size=2).extra_repr()
-            'out_size=3, in_size=2'
+            >>> Layer().extra_repr()
+            ''
+            >>> Linear(3, in_size=2).extra_repr()  # Linear chooses its own
+            'in_size=2, out_size=3'
         """
         try:
             signature = inspect.signature(type(self).__init__)
@@ -315,8 +317,8 @@ class Layer:
             ...         self.fc2 = Linear(10)
             >>> Net()
             Net(
-              (fc1): Linear(out_size=100, in_size=784)
-              (fc2): Linear(out_size=10)
+              (fc1): Linear(in_size=784, out_size=100)
+              (fc2): Linear(in_size=None, out_size=10)
             )
         """
         extra = self.extra_repr()

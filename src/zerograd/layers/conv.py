@@ -9,6 +9,7 @@ import numpy as np
 import zerograd.functions as F
 from zerograd import cuda
 from zerograd.core import Parameter
+from zerograd.layers import _args
 from zerograd.layers.base import Layer
 from zerograd.random import normal
 from zerograd.utils.shape import pair
@@ -22,16 +23,30 @@ class _Convolution(Layer):
     def __init__(self, out_channels: int, kernel_size, stride=1, pad=0, nobias: bool = False,
                  dtype=np.float32, in_channels: int | None = None):
         super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.pad = pad
-        self.dtype = dtype
+        name = type(self).__name__
+        self.out_channels = _args.size(name, "out_channels", out_channels,
+                                       "the number of output channels")
+        self.kernel_size = _args.pair(name, "kernel_size", kernel_size, minimum=1)
+        self.stride = _args.pair(name, "stride", stride, minimum=1)
+        self.pad = _args.pair(name, "pad", pad, minimum=0)
+        self.nobias = _args.flag(name, "nobias", nobias)
+        self.dtype = _args.float_dtype(name, dtype)
+        self.in_channels = _args.size(name, "in_channels", in_channels,
+                                      "the number of input channels", optional=True)
         self.W = Parameter(None, name="W")
-        if in_channels is not None:
+        if self.in_channels is not None:
             self._init_W()
-        self.b = None if nobias else Parameter(np.zeros(out_channels, dtype=dtype), name="b")
+        self.b = None if nobias else Parameter(np.zeros(self.out_channels, dtype=self.dtype),
+                                               name="b")
+
+    def extra_repr(self) -> str:
+        parts = [f"{name}={getattr(self, name)}" for name in
+                 ("in_channels", "out_channels", "kernel_size", "stride", "pad")]
+        if self.nobias:
+            parts.append("nobias=True")
+        if self.dtype != np.float32:
+            parts.append(f"dtype={self.dtype}")
+        return ", ".join(parts)
 
     def _W_shape(self, in_channels: int | None, kh: int, kw: int) -> tuple:
         raise NotImplementedError
@@ -51,6 +66,10 @@ class _Convolution(Layer):
 
     def forward(self, x):
         if self.W.data is None:
+            if x.ndim != 4 or x.shape[1] == 0:
+                raise ValueError(
+                    f"{type(self).__name__}: cannot take in_channels from an input of shape "
+                    f"{tuple(x.shape)}; expected (N, C, H, W) with C >= 1")
             self.in_channels = x.shape[1]
             self._init_W(cuda.get_array_module(x))
         return self._function(x, self.W, self.b, self.stride, self.pad)
@@ -73,10 +92,18 @@ class Conv2d(_Convolution):
     Shape:
         ``(N, in_channels, H, W) -> (N, out_channels, H_out, W_out)``
 
+    Raises:
+        TypeError, ValueError: when a channel count is not a positive integer,
+            ``kernel_size`` or ``stride`` not a positive integer (or pair of them),
+            ``pad`` not an integer >= 0 (or pair), ``nobias`` not a bool or ``dtype``
+            not a floating-point dtype.
+
     Example:
         >>> conv = Conv2d(8, kernel_size=3, pad=1)
         >>> conv(np.zeros((2, 3, 5, 5), dtype=np.float32)).shape
         (2, 8, 5, 5)
+        >>> conv
+        Conv2d(in_channels=3, out_channels=8, kernel_size=3, stride=1, pad=1)
     """
 
     _function = staticmethod(F.conv2d)
@@ -99,6 +126,9 @@ class Deconv2d(_Convolution):
 
     Shape:
         ``(N, in_channels, H, W) -> (N, out_channels, s*(H-1)+kh-2p, s*(W-1)+kw-2p)``
+
+    Raises:
+        TypeError, ValueError: on the same arguments as :class:`Conv2d`.
 
     Example:
         >>> deconv = Deconv2d(4, kernel_size=2, stride=2)

@@ -39,6 +39,8 @@ import urllib.parse
 import urllib.request
 import warnings
 
+from zerograd.progress import Progress
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; see _locked()
@@ -329,34 +331,21 @@ def _describe(e: BaseException) -> str:
 
 
 def _progress(name: str, total: int | None):
-    """Show a download's progress on stderr, on a terminal only.
+    """Report a download's progress on stderr, through :mod:`zerograd.progress`.
 
-    Returns ``(update, finish)``: ``update(done)`` with the bytes read so far, and
-    ``finish()`` once at the end. This is the one place that draws progress.
+    On a terminal, a bar with the bytes, the rate and the time left; in a log (stderr
+    a file or a pipe), a line when the transfer starts, one every 10 seconds and one at
+    the end with the time taken, so that a log shows a slow download is alive and how
+    long it took. Returns ``(update, finish)``: ``update(done)`` with the bytes read so
+    far, and ``finish()`` once at the end. This is the one place that reports progress.
     """
-    stream = sys.stderr
-    if stream is None or not getattr(stream, "isatty", lambda: False)():
-        return (lambda done: None), (lambda: None)
-    last_percent = [-1]
+    bar = Progress(total, desc=f"Downloading {name}", unit="B",
+                   disable=sys.stderr is None)  # no stderr at all (pythonw)
 
     def update(done: int) -> None:
-        mb = done / 2**20
-        if total:
-            percent = int(100 * done / total)
-            if percent == last_percent[0]:
-                return
-            last_percent[0] = percent
-            line = f"{mb:.1f} / {total / 2**20:.1f} MiB ({percent}%)"
-        else:
-            line = f"{mb:.1f} MiB"
-        stream.write(f"\rDownloading {name}: {line}")
-        stream.flush()
+        bar.update(done - bar.n)
 
-    def finish() -> None:
-        stream.write("\n")
-        stream.flush()
-
-    return update, finish
+    return update, bar.close
 
 
 def _download(url: str, out, name: str) -> str:
