@@ -1,5 +1,9 @@
 import os
+import socket
 import stat
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -122,3 +126,27 @@ def test_an_interrupted_safetensors_write_keeps_the_old_file(tmp_path, monkeypat
     monkeypatch.setattr(os, "replace", real_replace)
     assert load_arrays(path)["a"].tolist() == [0.0, 0.0]
     assert os.listdir(tmp_path) == ["w.safetensors"]
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_save(tmp_path):
+    path = tmp_path / "w.npz"
+    # A child process starts a save and is killed with SIGKILL in the middle of it.
+    child = textwrap.dedent(f"""
+        import os, signal
+        from zerograd.utils.io import atomic_write
+        def write(f):
+            f.write(b"partial")
+            f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        atomic_write({str(path)!r}, write)
+    """)
+    proc = subprocess.run([sys.executable, "-c", child], timeout=60)
+    assert proc.returncode == -9
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".w.npz.") and left[0].endswith(".tmp")
+    # A live writer's temporary file (this process's) is never touched.
+    host = socket.gethostname().replace(".", "_").replace("-", "_")
+    live = tmp_path / f".w.npz.{host}-{os.getpid()}.abcd.tmp"
+    live.write_bytes(b"being written")
+    save_arrays(path, {"a": np.arange(3)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["w.npz", live.name])

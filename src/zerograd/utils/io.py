@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Callable, Mapping
 
@@ -63,13 +64,53 @@ def give_default_mode(fd: int) -> None:
 # =========================================================================================
 # Atomic writes
 # =========================================================================================
+# A temporary file's name says which process writes it (host and pid), so that a later
+# save can tell the file of a writer that was killed (SIGKILL, power loss) from one that
+# is still being written, and remove only the first.
+_HOST = socket.gethostname().replace(".", "_").replace("-", "_") or "host"
+
+
+def _writer_is_dead(writer: str) -> bool:
+    host, _, pid = writer.rpartition("-")
+    if host != _HOST or not pid.isdigit():
+        return False  # another machine's (a shared folder): not ours to judge
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, owned by someone else
+        return False
+    return False
+
+
+def _remove_orphans(folder: str, name: str) -> None:
+    """Remove temporary files of ``name`` whose writer on this machine has died."""
+    start = f".{name}."
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.startswith(start) and entry.endswith(".tmp")):
+            continue
+        writer = entry[len(start):].split(".", 1)[0]
+        if _writer_is_dead(writer):
+            try:
+                os.unlink(os.path.join(folder, entry))
+            except OSError:
+                pass
+
+
 def atomic_write(path: str | os.PathLike, write: Callable) -> None:
     """Create or replace ``path`` with what ``write(f)`` writes to a binary file object.
 
     The bytes go to a temporary file in the same directory, which is flushed to disk and
     then renamed over ``path``; the directory entry is synced too where the platform
     allows it. If ``write`` raises, the temporary file is removed and ``path`` is left
-    as it was.
+    as it was. A temporary file left by a writer that was killed (its process on this
+    machine is gone) is removed by the next write of the same path.
 
     Example:
         >>> import os, tempfile
@@ -80,7 +121,9 @@ def atomic_write(path: str | os.PathLike, write: Callable) -> None:
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    prefix = f".{os.path.basename(path)}.{_HOST}-{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
+    _remove_orphans(folder, os.path.basename(path))
     try:
         give_default_mode(fd)
         with os.fdopen(fd, "wb") as f:
