@@ -136,3 +136,72 @@ def test_switches_are_per_asyncio_task():
         return await asyncio.gather(inside(), outside())
 
     assert asyncio.run(main()) == [False, True]
+
+
+@pytest.mark.parametrize("make", [lambda: no_grad(), lambda: test_mode(),
+                                  lambda: using_config("enable_backprop", False)])
+def test_a_decorator_is_safe_across_threads(make):
+    # One decorator instance, entered by two threads whose calls overlap: each must
+    # restore its own value (the instance once kept one shared stack of tokens).
+    barrier = threading.Barrier(2, timeout=10)
+    errors = []
+
+    @make()
+    def work(first):
+        barrier.wait()
+        if first:  # leave while the other thread is still inside
+            return
+        barrier.wait()
+
+    def run(first):
+        try:
+            work(first)
+            if not first:
+                return
+            barrier.wait()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(flag,)) for flag in (True, False)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert not errors and not any(t.is_alive() for t in threads)
+    assert Config.enable_backprop and Config.train
+
+
+def test_a_shared_context_manager_is_safe_across_threads():
+    # Thread A enters, then B; A leaves while B is still inside, then B leaves.
+    cm = no_grad()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen, errors = {}, []
+
+    def a():
+        try:
+            with cm:
+                a_in.set()
+                b_in.wait(10)
+            seen["a after"] = Config.enable_backprop
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        a_out.set()
+
+    def b():
+        try:
+            a_in.wait(10)
+            with cm:
+                b_in.set()
+                a_out.wait(10)
+                seen["b inside"] = Config.enable_backprop
+            seen["b after"] = Config.enable_backprop
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert not errors
+    assert seen == {"a after": True, "b inside": False, "b after": True}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -79,14 +80,21 @@ class using_config(contextlib.ContextDecorator):
     def __init__(self, name: str, value: Any):
         self._var = _switch(name)
         self._value = value
-        self._tokens: list[contextvars.Token] = []
+        # One stack of tokens per thread: an instance entered in two threads at once
+        # (a shared ``cm = no_grad()``) restores each thread's own old value.
+        self._local = threading.local()
+
+    def _recreate_cm(self):
+        # As a decorator, each call gets an instance of its own (ContextDecorator's hook).
+        return type(self)(self._var.name, self._value)
 
     def __enter__(self):
-        self._tokens.append(self._var.set(self._value))
+        tokens = self._local.__dict__.setdefault("tokens", [])
+        tokens.append(self._var.set(self._value))
         return self
 
     def __exit__(self, *exc_info):
-        self._var.reset(self._tokens.pop())
+        self._var.reset(self._local.tokens.pop())
         return False
 
 
