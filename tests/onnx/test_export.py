@@ -241,10 +241,10 @@ def test_mnist_cnn(check_export):
 
 def test_resnet_bottlenecks(check_export):
     """ResNet's blocks (projection and identity shortcuts), fast; ResNet50 itself is slow."""
-    from zerograd.models import _BottleneckA, _BottleneckB
+    from zerograd.models import BottleneckA, BottleneckB
 
     L.seed(0)
-    model = Sequential(_BottleneckA(4, 8, stride=2), _BottleneckB(4, 8))
+    model = Sequential(BottleneckA(3, 4, 8, stride=2), BottleneckB(8, 4))
     x = _x(2, 3, 8, 8)
     model = _trained_batch_norm(model, x)
     check_export(model, x, _x(3, 3, 8, 8))

@@ -406,31 +406,57 @@ def _layer_norm(b, f):
 
 
 # =========================================================================================
-# Recurrent cells
+# Recurrent cells (one step each; a loop of them is unrolled over the traced steps)
 # =========================================================================================
-def _is_zero_constant(x) -> bool:
+def _is_zero_constant(b, x) -> bool:
+    """A state the model made as zeros (a new sequence), not given by the caller."""
     from zerograd.core import Parameter
 
-    return (x.creator is None and not isinstance(x, Parameter)
-            and not bool(x.data.any()))
+    return (x.creator is None and not isinstance(x, Parameter) and x.data is not None
+            and not bool(x.data.any()) and all(x is not v for v in b.trace.inputs))
 
 
 def _lstm_cell(b, f):
-    """The fused LSTM step: gates (input, forget, cell, output) from ``a``, then
-    ``c_new = f*c + i*g``, ``h = o*tanh(c_new)``; outputs ``(h, c_new)``."""
-    H = b.in_shape(1)[-1]
-    a = b.input(0)
-    ai, af, ag, ao = b.node("Split", [a, b.ints([H] * 4)], 4, axis=-1)
-    i, fg, o = (b.node("Sigmoid", [v]) for v in (ai, af, ao))
+    """``LSTMCell``: inputs ``(c_prev, a)`` with the gates i, f, g, o side by side in
+    ``a``; outputs ``c = f*c_prev + i*g`` and ``h = o*tanh(c)``."""
+    dtype = b.out_dtype()
+    H = b.in_shape(0)[-1]
+    ai, af, ag, ao = b.node("Split", [b.input(1, dtype), b.ints([H] * 4)], 4, axis=-1)
+    i, o = b.node("Sigmoid", [ai]), b.node("Sigmoid", [ao])
     g = b.node("Tanh", [ag])
     ig = b.node("Mul", [i, g])
-    c_var = b.in_var(1)
-    if _is_zero_constant(c_var) and c_var not in b.trace.inputs:
-        # The first step starts from zeros: c_new = i*g (and no batch-sized constant).
-        c_new = b.node("Identity", [ig], [b.outputs[1]])[0]
+    c, h = b.outputs
+    if _is_zero_constant(b, b.in_var(0)):
+        # A new sequence starts from zeros: c = i*g (and no batch-sized constant).
+        b.node("Identity", [ig], [c])
     else:
-        c_new = b.node("Add", [b.node("Mul", [fg, b.input(1)]), ig], [b.outputs[1]])[0]
-    b.node("Mul", [o, b.node("Tanh", [c_new])], [b.outputs[0]])
+        fc = b.node("Mul", [b.node("Sigmoid", [af]), b.input(0, dtype)])
+        b.node("Add", [fc, ig], [c])
+    b.node("Mul", [o, b.node("Tanh", [c])], [h])
+
+
+def _gru_cell(b, f):
+    """``GRUCell``: inputs ``(h_prev, ax, ah)`` with the gates r, z, n side by side;
+    ``n = tanh(ax_n + r*ah_n)``, output ``h = n + z*(h_prev - n)``."""
+    dtype = b.out_dtype()
+    H = b.in_shape(0)[-1]
+    sizes = b.ints([H] * 3)
+    xr, xz, xn = b.node("Split", [b.input(1, dtype), sizes], 3, axis=-1)
+    hr, hz, hn = b.node("Split", [b.input(2, dtype), sizes], 3, axis=-1)
+    r = b.node("Sigmoid", [b.node("Add", [xr, hr])])
+    z = b.node("Sigmoid", [b.node("Add", [xz, hz])])
+    n = b.node("Tanh", [b.node("Add", [xn, b.node("Mul", [r, hn])])])
+    if _is_zero_constant(b, b.in_var(0)):
+        b.node("Sub", [n, b.node("Mul", [z, n])], b.outputs)  # h_prev = 0
+    else:
+        change = b.node("Mul", [z, b.node("Sub", [b.input(0, dtype), n])])
+        b.node("Add", [n, change], b.outputs)
+
+
+def _identity(b, f):
+    """Each input passed through (the recurrent layers' ``_Tie``)."""
+    for i, y in enumerate(b.outputs):
+        b.node("Identity", [b.input(i)], [y])
 
 
 # =========================================================================================
@@ -447,6 +473,7 @@ TABLE = [
     ("zerograd.core", "Neg", _unary("Neg")),
     ("zerograd.core", "Pow", _pow),
     ("zerograd.core", "AddConstant", _with_constant("Add")),
+    ("zerograd.core", "SubConstant", _with_constant("Sub")),
     ("zerograd.core", "SubFromConstant", _with_constant("Sub", constant_first=True)),
     ("zerograd.core", "MulConstant", _with_constant("Mul")),
     ("zerograd.core", "DivConstant", _with_constant("Div")),
@@ -459,6 +486,7 @@ TABLE = [
     ("zerograd.functions.math", "Cos", _unary("Cos")),
     ("zerograd.functions.math", "Tanh", _unary("Tanh")),
     ("zerograd.functions.math", "Sqrt", _unary("Sqrt")),
+    ("zerograd.functions.math", "Erf", _unary("Erf")),
     # activations
     ("zerograd.functions.activation", "Sigmoid", _unary("Sigmoid")),
     ("zerograd.functions.activation", "ReLU", _unary("Relu")),
@@ -490,8 +518,10 @@ TABLE = [
     ("zerograd.functions.conv", "AveragePooling", _average_pool),
     # normalization (batch_norm in test mode is an affine map of Mul/Add/Reshape)
     ("zerograd.functions.normalization", "LayerNorm", _layer_norm),
-    # recurrent cells
-    ("zerograd.layers.recurrent", "_LSTMCell", _lstm_cell),
+    # recurrent layers
+    ("zerograd.functions.rnn", "LSTMCell", _lstm_cell),
+    ("zerograd.functions.rnn", "GRUCell", _gru_cell),
+    ("zerograd.layers.recurrent", "Tie", _identity),
 ]
 
 _extra: dict = {}  # classes registered at run time

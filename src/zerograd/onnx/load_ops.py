@@ -70,19 +70,6 @@ class _Cast(Function):
         return _Cast(x.dtype)(gy)  # d/dx cast(x) = 1, in x's dtype
 
 
-class _Erf(Function):
-    """The error function (ONNX ``Erf``, used by exact GELU before opset 20)."""
-
-    def forward(self, x):
-        from zerograd.functions.activation import _erf
-
-        return _erf(x)
-
-    def backward(self, gy):
-        (x,) = self.inputs
-        return gy * (2 / math.sqrt(math.pi)) * F.exp(-(x * x))  # d/dx erf = 2/sqrt(pi) e^-x^2
-
-
 # =========================================================================================
 # Elementwise
 # =========================================================================================
@@ -156,10 +143,6 @@ def _softmax_like(fn):
 
 def _gelu(node, xs):
     return F.gelu(xs[0], approximate=node.attr("approximate", "none"))
-
-
-def _erf(node, xs):
-    return _Erf()(xs[0])
 
 
 def _clip(node, xs):
@@ -668,7 +651,7 @@ HANDLERS = {
     "Cos": _unary(F.cos),
     "Tanh": _unary(F.tanh),
     "Sqrt": _unary(F.sqrt),
-    "Erf": _erf,
+    "Erf": _unary(F.erf),
     "Sigmoid": _unary(F.sigmoid),
     "Relu": _unary(F.relu),
     "LeakyRelu": _leaky_relu,
