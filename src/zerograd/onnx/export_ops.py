@@ -53,6 +53,11 @@ def _unary(op, **attrs):
     return convert
 
 
+def _cast(b, f):
+    b.node("Cast", [b.input(0)], b.outputs,
+           to=int(b.helper.np_dtype_to_tensor_dtype(np.dtype(b.out_dtype()))))
+
+
 def _square(b, f):
     x = b.input(0, b.out_dtype())
     b.node("Mul", [x, x], b.outputs)
@@ -453,6 +458,138 @@ def _gru_cell(b, f):
         b.node("Add", [n, change], b.outputs)
 
 
+# =========================================================================================
+# Whole-sequence recurrent Functions -> ONNX's own LSTM, GRU and RNN operators
+# =========================================================================================
+# zerograd keeps a layer's weights as (in, gates*H) matrices whose column blocks are the
+# gates in PyTorch's order; ONNX wants (1, gates*H, in) with the row blocks in its own
+# order, and one bias vector for the input product followed by one for the recurrent
+# product. ``order[k]`` is the zerograd block that ONNX's block k holds.
+_LSTM_ORDER = (0, 3, 1, 2)  # zerograd i, f, g, o -> ONNX i, o, f, c
+_GRU_ORDER = (1, 0, 2)  # zerograd r, z, n -> ONNX z, r, h
+_RNN_ORDER = (0,)
+
+
+def _reorder_array(a, order, axis):
+    """The blocks of ``a`` along ``axis`` (``len(order)`` of them) in ``order``."""
+    blocks = np.split(a, len(order), axis=axis)
+    return np.concatenate([blocks[k] for k in order], axis=axis)
+
+
+def _reorder_value(b, name, order, length, axis):
+    """The same as :func:`_reorder_array` on an ONNX value of ``length`` along ``axis``."""
+    if tuple(order) == tuple(range(len(order))):
+        return name
+    H = length // len(order)
+    blocks = b.node("Split", [name, b.ints([H] * len(order))], len(order), axis=axis)
+    return b.node("Concat", [blocks[k] for k in order], axis=axis)
+
+
+def _weight_prefix(b, indices):
+    """The dotted prefix shared by the state_dict names of the weight inputs (``l0`` for
+    ``l0.x2h.W`` and ``l0.h2h.W``), or None when none of them is a named Parameter."""
+    names = [b.param_name(b.in_var(i)) for i in indices if i is not None]
+    parts = [n.split(".")[:-1] for n in names if n is not None]
+    if not parts:
+        return None
+    prefix = parts[0]
+    for p in parts[1:]:
+        k = 0
+        while k < min(len(prefix), len(p)) and prefix[k] == p[k]:
+            k += 1
+        prefix = prefix[:k]
+    return ".".join(prefix)
+
+
+def _onnx_weight(b, f, role, sources, from_arrays, from_values, weights):
+    """ONNX's ``W``, ``R`` or ``B`` (``role``) made from the Function's inputs
+    ``sources`` (None for a block of zeros).
+
+    When every source is a Parameter or a constant, the array is made here in ONNX's
+    layout (``from_arrays``): an initializer named ``<prefix>.<role>`` if a source is a
+    Parameter (it is what a runtime, and :func:`~zerograd.onnx.load`, trains), where
+    ``<prefix>`` is the layer that holds the Function's ``weights`` (``l0`` for
+    ``l0.x2h.W``, ``l0.h2h.W``); else a Constant. Otherwise the graph computes it from
+    the values (``from_values``).
+    """
+    from zerograd import cuda
+    from zerograd.core import Parameter
+
+    dtype = np.dtype(b.out_dtype())
+    xs = [None if i is None else b.in_var(i) for i in sources]
+    if any(x is not None and x.creator is not None for x in xs):
+        return from_values([None if i is None else b.input(i, dtype) for i in sources])
+    key = (type(f), role, dtype.str) + tuple(id(x) for x in xs)
+    name = b.memo.get(key)  # a layer called on several sequences: one copy
+    if name is None:
+        array = from_arrays([None if x is None else
+                             np.asarray(cuda.as_numpy(x.data)).astype(dtype, copy=False)
+                             for x in xs])
+        if any(isinstance(x, Parameter) for x in xs):
+            prefix = _weight_prefix(b, weights)
+            if prefix is None:
+                prefix = type(f).__name__.replace("Sequence", "").lower()
+            name = b.initializer(array, f"{prefix}.{role}" if prefix else role)
+        else:
+            name = b.const(array, role)
+        b.memo[key] = name
+    return name
+
+
+def _state_input(b, i):
+    """``initial_h``/``initial_c`` from input ``i``: omitted (zeros) when the model
+    started a new sequence, else the given state with ONNX's direction axis."""
+    if _is_zero_constant(b, b.in_var(i)):
+        return ""
+    return b.node("Unsqueeze", [b.input(i, b.out_dtype()), b.ints([0])])
+
+
+def _sequence(op, n_gates, order, states, weights, biases, **attrs):
+    """The converter of a whole-sequence Function as one ONNX ``op`` node.
+
+    The Function's inputs are ``x`` (0), the initial states (``states``), the input and
+    recurrent weight matrices (``weights``) and biases (``biases``: the input product's
+    and the recurrent product's, None for zeros); its outputs ``y`` ``(T, N, H)`` and
+    the last states ``(N, H)``, ONNX's ``Y`` ``(T, 1, N, H)`` and ``Y_h``/``Y_c``
+    ``(1, N, H)`` without the direction axis.
+    """
+
+    def convert(b, f):
+        dtype = np.dtype(b.out_dtype())
+        H = int(b.in_shape(weights[1])[0])
+        G = n_gates * H
+
+        def matrix_array(arrays):  # (in, G) -> (1, G, in), row blocks in ONNX's order
+            return _reorder_array(arrays[0].T, order, axis=0)[None]
+
+        def matrix_value(values):
+            t = b.node("Transpose", [values[0]], perm=[1, 0])
+            return b.node("Unsqueeze", [_reorder_value(b, t, order, G, 0), b.ints([0])])
+
+        def bias_array(arrays):  # two (G,) -> (1, 2G)
+            return np.concatenate([np.zeros(G, dtype) if a is None
+                                   else _reorder_array(a, order, axis=0) for a in arrays])[None]
+
+        def bias_value(values):
+            parts = [b.const(np.zeros(G, dtype), "zeros") if v is None
+                     else _reorder_value(b, v, order, G, 0) for v in values]
+            return b.node("Unsqueeze", [b.node("Concat", parts, axis=0), b.ints([0])])
+
+        named = list(weights) + [i for i in biases if i is not None]
+        W = _onnx_weight(b, f, "W", [weights[0]], matrix_array, matrix_value, named)
+        R = _onnx_weight(b, f, "R", [weights[1]], matrix_array, matrix_value, named)
+        B = _onnx_weight(b, f, "B", list(biases), bias_array, bias_value, named)
+        inputs = [b.input(0, dtype), W, R, B, ""] + [_state_input(b, i) for i in states]
+        while inputs[-1] == "":
+            inputs.pop()
+        ys = b.node(op, inputs, 1 + len(states), hidden_size=H, **attrs)
+        b.node("Squeeze", [ys[0], b.ints([1])], [b.outputs[0]])
+        for y_last, out in zip(ys[1:], b.outputs[1:]):
+            b.node("Squeeze", [y_last, b.ints([0])], [out])
+
+    return convert
+
+
 def _identity(b, f):
     """Each input passed through (the recurrent layers' ``_Tie``)."""
     for i, y in enumerate(b.outputs):
@@ -505,6 +642,7 @@ TABLE = [
     ("zerograd.functions.array", "Min", _reduction("ReduceMin")),
     ("zerograd.functions.array", "GetItem", _get_item),
     ("zerograd.functions.array", "Clip", _clip),
+    ("zerograd.functions.array", "AsType", _cast),
     ("zerograd.functions.array", "Concat", _concat),
     ("zerograd.functions.array", "Split", _split),
     ("zerograd.functions.array", "Where", _where),
@@ -522,6 +660,13 @@ TABLE = [
     ("zerograd.functions.rnn", "LSTMCell", _lstm_cell),
     ("zerograd.functions.rnn", "GRUCell", _gru_cell),
     ("zerograd.layers.recurrent", "Tie", _identity),
+    # (inputs: x, h0[, c0], W_x, W_h, biases; LSTM's one bias is both products')
+    ("zerograd.functions.rnn", "LSTMSequence",
+     _sequence("LSTM", 4, _LSTM_ORDER, (1, 2), (3, 4), (5, None))),
+    ("zerograd.functions.rnn", "GRUSequence",
+     _sequence("GRU", 3, _GRU_ORDER, (1,), (2, 3), (4, 5), linear_before_reset=1)),
+    ("zerograd.functions.rnn", "RNNSequence",
+     _sequence("RNN", 1, _RNN_ORDER, (1,), (2, 3), (4, None))),
 ]
 
 _extra: dict = {}  # classes registered at run time
