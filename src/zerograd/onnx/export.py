@@ -493,6 +493,19 @@ def _check_same_structure(t1: Trace, t2: Trace, n1: int, n2: int) -> None:
         )
 
 
+def _live(nodes: list, outputs: list[str], initializers: list) -> tuple[list, list]:
+    """The nodes and initializers that the graph outputs depend on (a Function's output
+    that nothing uses, such as a recurrent layer's last state, is left out)."""
+    needed = set(outputs)
+    kept = []
+    for node in reversed(nodes):
+        if any(name in needed for name in node.output):
+            kept.append(node)
+            needed.update(node.input)
+    kept.reverse()
+    return kept, [t for t in initializers if t.name in needed]
+
+
 def _default_names(given, count: int, base: str, what: str) -> list[str]:
     if given is None:
         return [base if i == 0 else f"{base}{i}" for i in range(count)]
@@ -588,12 +601,13 @@ def export(model: Callable, args, path: str | os.PathLike, *, input_names=None,
             b._names[id(y)] = name
     b.convert_all(converters())
     outs = b.graph_outputs(t1.outputs)
+    nodes, initializers = _live(b.nodes, outs, b.initializers)
     graph = onnx.helper.make_graph(
-        b.nodes,
+        nodes,
         "zerograd",
         [b.value_info(n, x.shape, x.dtype) for n, x in zip(input_names, t1.inputs)],
         [b.value_info(n, y.shape, y.dtype) for n, y in zip(outs, t1.outputs)],
-        initializer=b.initializers,
+        initializer=initializers,
     )
     opsets = [onnx.helper.make_opsetid("", opset)]
     proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="zerograd",
