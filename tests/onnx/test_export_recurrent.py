@@ -21,7 +21,6 @@ from zerograd.models import Model
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 from onnx import numpy_helper  # noqa: E402
-
 from zerograd.onnx import export  # noqa: E402
 
 RNG = np.random.default_rng(0)

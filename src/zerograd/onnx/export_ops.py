@@ -201,10 +201,23 @@ def _where(b, f):
     dtype = b.out_dtype()
     from zerograd.cuda import as_numpy
 
-    cond1 = as_numpy(f.condition)
-    cond = (b.const(cond1, "cond") if b.twin is None
-            else b.const_pair(cond1, as_numpy(b.twin.condition), "cond"))
+    cond = _input_array(b, f.condition)  # a condition given as a model input stays one
+    if cond is None:
+        cond1 = as_numpy(f.condition)
+        cond = (b.const(cond1, "cond") if b.twin is None
+                else b.const_pair(cond1, as_numpy(b.twin.condition), "cond"))
+    elif f.condition.dtype != bool:
+        cond = b.cast(cond, bool)
     b.node("Where", [cond, b.input(0, dtype), b.input(1, dtype)], b.outputs)
+
+
+def _input_array(b, array):
+    """The graph input whose data ``array`` is (the model used its input's data, as
+    embedding ids or a mask), or None."""
+    for x in b.trace.inputs:
+        if array is x.data:
+            return b.name_of(x)
+    return None
 
 
 # ---- indexing --------------------------------------------------------------------------------
@@ -245,12 +258,9 @@ def _index_entries(slices, ndim):
 def _index_array(b, a1, a2):
     """The ONNX value of an index array: a graph input when the model indexed with its
     input's data (embedding ids), else a constant."""
-    for x in b.trace.inputs:
-        if a1 is x.data:
-            name = b.name_of(x)
-            if x.dtype != np.int64:
-                name = b.cast(name, np.int64)
-            return name
+    name = _input_array(b, a1)
+    if name is not None:
+        return name if a1.dtype == np.int64 else b.cast(name, np.int64)
     from zerograd import cuda
 
     a1 = cuda.as_numpy(a1).astype(np.int64)
@@ -393,6 +403,61 @@ def _average_pool(b, f):
     b.node("AveragePool", [b.input(0)], b.outputs,
            kernel_shape=[int(k) for k in f.kernel_size], strides=[int(s) for s in f.stride],
            pads=_pads(f.pad), count_include_pad=1)
+
+
+def _window_picker(b, kernel, dtype):
+    """Convolution weights ``(KH*KW, 1, KH, KW)`` whose output channel ``i*KW + j`` is
+    pixel ``(i, j)`` of each window: im2col of one channel as a convolution (exact: one
+    weight of 1 per output), and col2im as its transpose."""
+    kh, kw = kernel
+    picker = np.zeros((kh * kw, 1, kh, kw), dtype=dtype)
+    for k in range(kh * kw):
+        picker[k, 0, k // kw, k % kw] = 1
+    return b.const(picker, "window_picker")
+
+
+def _outsize(h, w, f):
+    """(OH, OW) of an Im2col or Col2im on images of ``h`` by ``w``."""
+    (kh, kw), (sh, sw), (ph, pw) = f.kernel_size, f.stride, f.pad
+    return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+
+
+def _im2col(b, f):
+    """``Im2col``: each channel of each image as an image of its own, through a Conv
+    that copies every window pixel to a channel of its own, then the columns' layout."""
+    n, c, h, w = b.in_shape(0)
+    kh, kw = (int(k) for k in f.kernel_size)
+    free = b.input_batch_axis(0) is not None  # the batch size is left free: -1
+    images = b.node("Reshape", [b.input(0), b.ints([-1 if free else n * c, 1, h, w])])
+    picked = b.node("Conv", [images, _window_picker(b, (kh, kw), b.in_dtype(0))],
+                    kernel_shape=[kh, kw], strides=[int(s) for s in f.stride],
+                    pads=_pads(f.pad))  # (N*C, KH*KW, OH, OW)
+    if f.to_matrix:  # (N, OH, OW, C*KH*KW): one row per window
+        oh, ow = _outsize(h, w, f)
+        picked = b.node("Reshape", [picked, b.ints([-1 if free else n, c * kh * kw, oh, ow])])
+        picked = b.node("Transpose", [picked], perm=[0, 2, 3, 1])
+    b.node("Reshape", [picked, _target_shape(b)], b.outputs)
+
+
+def _col2im(b, f):
+    """``Col2im``, im2col's adjoint: the transposed convolution with the same weights
+    (overlapping windows add up), each channel as an image of its own."""
+    n, c, h, w = (int(v) for v in f.input_shape)
+    kh, kw = (int(k) for k in f.kernel_size)
+    (sh, sw), (ph, pw) = f.stride, f.pad
+    oh, ow = _outsize(h, w, f)
+    free = b.input_batch_axis(0) is not None
+    col = b.input(0)
+    if f.to_matrix:  # (N*OH*OW, C*KH*KW) -> (N, C*KH*KW, OH, OW)
+        col = b.node("Reshape", [col, b.ints([-1 if free else n, oh, ow, c * kh * kw])])
+        col = b.node("Transpose", [col], perm=[0, 3, 1, 2])
+    col = b.node("Reshape", [col, b.ints([-1 if free else n * c, kh * kw, oh, ow])])
+    # The windows may not reach the last rows and columns: output_padding adds them.
+    extra = [h - ((oh - 1) * sh + kh - 2 * ph), w - ((ow - 1) * sw + kw - 2 * pw)]
+    images = b.node("ConvTranspose", [col, _window_picker(b, (kh, kw), b.in_dtype(0))],
+                    kernel_shape=[kh, kw], strides=[int(sh), int(sw)], pads=_pads(f.pad),
+                    output_padding=extra)  # (N*C, 1, H, W)
+    b.node("Reshape", [images, _target_shape(b)], b.outputs)
 
 
 def _layer_norm(b, f):
@@ -654,6 +719,8 @@ TABLE = [
     ("zerograd.functions.conv", "Deconv2d", _deconv),
     ("zerograd.functions.conv", "Pooling", _max_pool),
     ("zerograd.functions.conv", "AveragePooling", _average_pool),
+    ("zerograd.functions.conv", "Im2col", _im2col),
+    ("zerograd.functions.conv", "Col2im", _col2im),
     # normalization (batch_norm in test mode is an affine map of Mul/Add/Reshape)
     ("zerograd.functions.normalization", "LayerNorm", _layer_norm),
     # recurrent layers

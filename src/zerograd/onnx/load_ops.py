@@ -389,20 +389,32 @@ def _conv_geometry(node, x_shape, kernel):
     return tuple(strides), tuple(pads[:2])
 
 
+def _grouped(node, x, W, b, w_axis, conv):
+    """A convolution with ``group`` groups as that many convolutions on the channel
+    groups of ``x`` and the blocks of ``W`` (along ``w_axis``) and ``b``, side by side."""
+    groups = int(node.attr("group", 1))
+    if groups == 1:
+        return conv(x, W, b)
+    if groups < 1 or x.shape[1] % groups or W.shape[w_axis] % groups:
+        raise node.error(f"group={groups} does not divide the input's {x.shape[1]} "
+                         f"channels and the weights' {W.shape[w_axis]}")
+    xs = F.split(x, groups, axis=1)
+    Ws = F.split(W, groups, axis=w_axis)
+    bs = F.split(b, groups, axis=0) if b is not None else [None] * groups
+    return F.concat([conv(*args) for args in zip(xs, Ws, bs)], axis=1)
+
+
 def _conv(node, xs):
     x, W = xs[0], xs[1]
     b = xs[2] if len(xs) > 2 else None
-    if node.attr("group", 1) != 1:
-        raise node.error(f"grouped convolution (group={node.attr('group')}) is not supported")
     stride, pad = _conv_geometry(node, x.shape, W.shape[2:])
-    return F.conv2d(x, W, b, stride=stride, pad=pad)
+    return _grouped(node, x, W, b, 0,
+                    lambda x, W, b: F.conv2d(x, W, b, stride=stride, pad=pad))
 
 
 def _conv_transpose(node, xs):
     x, W = xs[0], xs[1]
     b = xs[2] if len(xs) > 2 else None
-    if node.attr("group", 1) != 1:
-        raise node.error(f"grouped convolution (group={node.attr('group')}) is not supported")
     kh, kw = W.shape[2:]
     if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
         raise node.error(f"auto_pad {node.attr('auto_pad')} is not supported")
@@ -412,7 +424,9 @@ def _conv_transpose(node, xs):
         extra = list(node.attr("output_padding", [0, 0]))
         out = [s * (n - 1) + k - 2 * p + e
                for n, k, s, p, e in zip(x.shape[2:], (kh, kw), stride, pad, extra)]
-    return F.deconv2d(x, W, b, stride=stride, pad=pad, outsize=tuple(out[-2:]))
+    outsize = tuple(out[-2:])
+    return _grouped(node, x, W, b, 0,
+                    lambda x, W, b: F.deconv2d(x, W, b, stride=stride, pad=pad, outsize=outsize))
 
 
 def _pool_checks(node):
