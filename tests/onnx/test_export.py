@@ -13,7 +13,15 @@ import zerograd
 import zerograd.functions as F
 import zerograd.layers as L
 from zerograd import Parameter
-from zerograd.models import MLP, VGG16, Model, ResNet50, Sequential, TransformerLM
+from zerograd.models import (
+    MLP,
+    VGG16,
+    Model,
+    ResNet50,
+    Sequential,
+    SqueezeNet,
+    TransformerLM,
+)
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -253,9 +261,14 @@ def test_resnet_bottlenecks(check_export):
 @pytest.mark.slow
 def test_resnet50_small_input(check_export):
     model = _seeded(ResNet50)
-    x = _x(1, 3, 32, 32)
-    model = _trained_batch_norm(model, x)
-    check_export(model, x, _x(2, 3, 32, 32), evaluate=False)
+    # (two samples: the last stage is 1x1, and training batch norm needs two values)
+    model = _trained_batch_norm(model, _x(2, 3, 32, 32))
+    check_export(model, _x(1, 3, 32, 32), _x(2, 3, 32, 32), evaluate=False)
+
+
+def test_squeezenet(check_export):
+    model = _seeded(SqueezeNet)
+    check_export(model, _x(1, 3, 32, 32), _x(2, 3, 32, 32))
 
 
 @pytest.mark.slow

@@ -9,6 +9,8 @@ sizes within 1e-5, and the round trip through ``load`` with the same outputs and
 gradients.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -21,7 +23,7 @@ from zerograd.models import Model
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 from onnx import numpy_helper  # noqa: E402
-from zerograd.onnx import export  # noqa: E402
+from zerograd.onnx import export, load  # noqa: E402
 
 RNG = np.random.default_rng(0)
 H = 5
@@ -296,3 +298,38 @@ def test_batch_axis_errors(tmp_path):
         export(layer, x, tmp_path / "m.onnx", batch_axis=3)
     with pytest.raises(ValueError, match="batch_axis must be an int"):
         export(layer, x, tmp_path / "m.onnx", batch_axis=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_loaded_pytorch_model_exports_again(check_export, tmp_path, kind):
+    """PyTorch's LSTM/GRU/RNN file, loaded (its recurrent node runs as zerograd's
+    sequence Function on weights taken from ONNX's W, R, B), exports again as one node
+    of the same operator."""
+    torch = pytest.importorskip("torch")
+
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(torch.nn, kind)(3, H, batch_first=True)
+            self.fc = torch.nn.Linear(H, 2)
+
+        def forward(self, x):
+            y, _ = self.rnn(x)
+            return self.fc(y[:, -1])
+
+    net = Net().eval()
+    path = tmp_path / "torch.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.randn(2, 4, 3),), str(path), input_names=["x"],
+                          dynamo=False, dynamic_axes={"x": {0: "batch"}})
+    loaded = load(path)
+    x = _x(2, 4, 3)
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+    with zerograd.test_mode():
+        np.testing.assert_allclose(loaded(x).data, want, rtol=1e-5, atol=1e-5)
+    check_export(loaded, x, _x(5, 4, 3))
+    assert len(_nodes(check_export.proto, kind)) == 1
