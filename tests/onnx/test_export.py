@@ -299,6 +299,26 @@ def test_opsets(check_export, opset):
     check_export(model, _x(2, 4, 5), _x(3, 4, 5), opset=opset)
 
 
+def test_mean_of_integers(check_export):
+    """The mean of integers is a float64 mean of a cast (``Cast`` in the file)."""
+    check_export(lambda ids: F.mean(ids, axis=1), RNG.integers(0, 9, (3, 4)),
+                 RNG.integers(0, 9, (5, 4)))
+    assert "Cast" in [n.op_type for n in check_export.proto.graph.node]
+
+
+@pytest.mark.parametrize("opset", sorted({17, max_opset()}))
+def test_opsets_of_the_newer_converters(check_export, opset):
+    L.seed(0)
+    gru = L.GRU(3, batch_first=True)
+
+    def model(x):
+        gru.reset_state()
+        y = gru(F.reshape(F.im2col(x, 2, to_matrix=False), (x.shape[0], 4, 5 * 5)))
+        return F.erf(y) - 0.5
+
+    check_export(model, _x(2, 1, 6, 6), _x(3, 1, 6, 6), opset=opset)
+
+
 def test_several_inputs_and_outputs(check_export):
     def model(a, b):
         return a + b, a * 2.0, b
