@@ -209,6 +209,12 @@ class Builder:
         """A Variable that is neither an input nor a Parameter: a constant of the model.
         With a second trace, check that it does not come from the input's data, and
         give it a free batch axis when its shape follows the batch size."""
+        if x.data is None:  # pragma: no cover - a link cut by unchain_backward or release
+            raise ExportError(
+                f"zerograd.onnx.export: {type(self.f).__name__} takes a value of shape "
+                f"{tuple(x.shape)} that no function kept (at {self._where()}); export "
+                "a model whose forward keeps its graph (no unchain_backward inside it)"
+            )
         data = cuda.as_numpy(x.data)
         twin = self._twin_leaf.get(id(x))
         if twin is None:

@@ -707,7 +707,7 @@ TABLE = [
     ("zerograd.functions.array", "Min", _reduction("ReduceMin")),
     ("zerograd.functions.array", "GetItem", _get_item),
     ("zerograd.functions.array", "Clip", _clip),
-    ("zerograd.functions.array", "AsType", _cast),
+    ("zerograd.functions.array", "_AsType", _cast),
     ("zerograd.functions.array", "Concat", _concat),
     ("zerograd.functions.array", "Split", _split),
     ("zerograd.functions.array", "Where", _where),
@@ -722,11 +722,11 @@ TABLE = [
     ("zerograd.functions.conv", "Im2col", _im2col),
     ("zerograd.functions.conv", "Col2im", _col2im),
     # normalization (batch_norm in test mode is an affine map of Mul/Add/Reshape)
-    ("zerograd.functions.normalization", "LayerNorm", _layer_norm),
+    ("zerograd.functions.normalization", "_LayerNorm", _layer_norm),
     # recurrent layers
     ("zerograd.functions.rnn", "LSTMCell", _lstm_cell),
     ("zerograd.functions.rnn", "GRUCell", _gru_cell),
-    ("zerograd.layers.recurrent", "Tie", _identity),
+    ("zerograd.layers.recurrent", "_Tie", _identity),
     # (inputs: x, h0[, c0], W_x, W_h, biases; LSTM's one bias is both products')
     ("zerograd.functions.rnn", "LSTMSequence",
      _sequence("LSTM", 4, _LSTM_ORDER, (1, 2), (3, 4), (5, None))),
