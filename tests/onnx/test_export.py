@@ -13,7 +13,15 @@ import zerograd
 import zerograd.functions as F
 import zerograd.layers as L
 from zerograd import Parameter
-from zerograd.models import MLP, VGG16, Model, ResNet50, Sequential, TransformerLM
+from zerograd.models import (
+    MLP,
+    VGG16,
+    Model,
+    ResNet50,
+    Sequential,
+    SqueezeNet,
+    TransformerLM,
+)
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -241,10 +249,10 @@ def test_mnist_cnn(check_export):
 
 def test_resnet_bottlenecks(check_export):
     """ResNet's blocks (projection and identity shortcuts), fast; ResNet50 itself is slow."""
-    from zerograd.models import _BottleneckA, _BottleneckB
+    from zerograd.models import BottleneckA, BottleneckB
 
     L.seed(0)
-    model = Sequential(_BottleneckA(4, 8, stride=2), _BottleneckB(4, 8))
+    model = Sequential(BottleneckA(3, 4, 8, stride=2), BottleneckB(8, 4))
     x = _x(2, 3, 8, 8)
     model = _trained_batch_norm(model, x)
     check_export(model, x, _x(3, 3, 8, 8))
@@ -253,9 +261,14 @@ def test_resnet_bottlenecks(check_export):
 @pytest.mark.slow
 def test_resnet50_small_input(check_export):
     model = _seeded(ResNet50)
-    x = _x(1, 3, 32, 32)
-    model = _trained_batch_norm(model, x)
-    check_export(model, x, _x(2, 3, 32, 32), evaluate=False)
+    # (two samples: the last stage is 1x1, and training batch norm needs two values)
+    model = _trained_batch_norm(model, _x(2, 3, 32, 32))
+    check_export(model, _x(1, 3, 32, 32), _x(2, 3, 32, 32), evaluate=False)
+
+
+def test_squeezenet(check_export):
+    model = _seeded(SqueezeNet)
+    check_export(model, _x(1, 3, 32, 32), _x(2, 3, 32, 32))
 
 
 @pytest.mark.slow
@@ -284,6 +297,26 @@ def test_opsets(check_export, opset):
         return F.gelu(F.max(x, axis=1)) + F.mean(F.min(x, axis=2, keepdims=True), axis=1)
 
     check_export(model, _x(2, 4, 5), _x(3, 4, 5), opset=opset)
+
+
+def test_mean_of_integers(check_export):
+    """The mean of integers is a float64 mean of a cast (``Cast`` in the file)."""
+    check_export(lambda ids: F.mean(ids, axis=1), RNG.integers(0, 9, (3, 4)),
+                 RNG.integers(0, 9, (5, 4)))
+    assert "Cast" in [n.op_type for n in check_export.proto.graph.node]
+
+
+@pytest.mark.parametrize("opset", sorted({17, max_opset()}))
+def test_opsets_of_the_newer_converters(check_export, opset):
+    L.seed(0)
+    gru = L.GRU(3, batch_first=True)
+
+    def model(x):
+        gru.reset_state()
+        y = gru(F.reshape(F.im2col(x, 2, to_matrix=False), (x.shape[0], 4, 5 * 5)))
+        return F.erf(y) - 0.5
+
+    check_export(model, _x(2, 1, 6, 6), _x(3, 1, 6, 6), opset=opset)
 
 
 def test_several_inputs_and_outputs(check_export):

@@ -260,6 +260,15 @@ SINGLE = {
     "conv_transpose_output_shape": (
         [helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2], pads=[1, 1, 1, 1],
                           output_shape=[8, 8])], (1, 2, 4, 4), 17),
+    "conv_grouped": (
+        [helper.make_node("Conv", ["x", "wg", "bg"], ["y"], group=2, pads=[1, 1, 1, 1])],
+        (2, 4, 5, 5), 17),
+    "conv_depthwise": (
+        [helper.make_node("Conv", ["x", "wd"], ["y"], group=4, strides=[2, 2])],
+        (2, 4, 5, 5), 17),
+    "conv_transpose_grouped": (
+        [helper.make_node("ConvTranspose", ["x", "wt", "bt"], ["y"], group=2, strides=[2, 2])],
+        (2, 4, 3, 3), 17),
     "gemm_transposed_scaled": (
         [helper.make_node("Gemm", ["x", "w2", "c"], ["y"], transA=1, alpha=0.5, beta=2.0)],
         (3, 2), 17),
@@ -270,6 +279,9 @@ EXTRA_INITS = {
     "range_tile_expand": [_init("reps", np.array([1, 1, 2], np.int64))],
     "conv_transpose_output_shape": [_init("w", _x(2, 3, 3, 3))],
     "gemm_transposed_scaled": [_init("w2", _x(3, 4)), _init("c", _x(1, 4))],
+    "conv_grouped": [_init("wg", _x(6, 2, 3, 3)), _init("bg", _x(6))],
+    "conv_depthwise": [_init("wd", _x(8, 1, 3, 3))],
+    "conv_transpose_grouped": [_init("wt", _x(4, 3, 3, 3)), _init("bt", _x(6))],
 }
 
 
@@ -335,6 +347,19 @@ def test_lstm_with_initial_state_peepholes_and_batch_first():
         np.testing.assert_allclose(g, w, **TOL)
 
 
+def test_grouped_convolution_gradients():
+    """Grouped Conv and ConvTranspose run as one convolution per group (split, concat):
+    gradients to the input and the weights against central differences."""
+    elem = TensorProto.DOUBLE
+    for op, w_shape, b_shape, x_shape in (("Conv", (6, 2, 3, 3), (6,), (1, 4, 4, 4)),
+                                         ("ConvTranspose", (4, 3, 2, 2), (6,), (1, 4, 3, 3))):
+        node = helper.make_node(op, ["x", "w", "b"], ["y"], group=2, strides=[2, 2])
+        proto = _model([node], [_info(n, elem) for n in "xwb"], [_info("y", elem)])
+        model = load(proto)
+        check_backward(model, _x(*x_shape, dtype=np.float64), _x(*w_shape, dtype=np.float64),
+                       _x(*b_shape, dtype=np.float64))
+
+
 def test_erf_gradient():
     proto = _model([helper.make_node("Erf", ["x"], ["y"])], [_info("x", TensorProto.DOUBLE)],
                    [_info("y", TensorProto.DOUBLE)])
@@ -364,11 +389,15 @@ def test_other_domains_are_refused():
 
 
 def test_unsupported_attribute_names_the_node():
-    node = helper.make_node("Conv", ["x", "w"], ["y"], group=2, name="grouped")
-    proto = _model([node], [_info("x")], [_info("y")], [_init("w", _x(4, 1, 3, 3))])
+    node = helper.make_node("Conv", ["x", "w"], ["y"], dilations=[2, 2], name="dilated")
+    proto = _model([node], [_info("x")], [_info("y")], [_init("w", _x(4, 2, 3, 3))])
     model = load(proto)
-    with pytest.raises(OnnxImportError, match="node 'grouped' \\(Conv\\): grouped convolution"):
+    with pytest.raises(OnnxImportError, match="node 'dilated' \\(Conv\\): dilations"):
         _run(model, _x(1, 2, 5, 5))
+    node = helper.make_node("Conv", ["x", "w"], ["y"], group=3, name="grouped")
+    proto = _model([node], [_info("x")], [_info("y")], [_init("w", _x(4, 1, 3, 3))])
+    with pytest.raises(OnnxImportError, match="node 'grouped' \\(Conv\\): group=3 does not"):
+        _run(load(proto), _x(1, 2, 5, 5))
 
 
 def test_missing_and_corrupt_files(tmp_path):

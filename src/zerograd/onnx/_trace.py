@@ -19,21 +19,7 @@ from zerograd import cuda
 from zerograd.config import using_config
 from zerograd.core import Function, Parameter, Variable
 
-__all__ = ["Trace", "trace", "output_meta"]
-
-
-def output_meta(f: Function) -> list[tuple[tuple, np.dtype]]:
-    """``(shape, dtype)`` of each output of ``f``, alive or not."""
-    meta = getattr(f, "_output_meta", None)
-    if meta is not None and len(meta) == len(f.outputs):
-        return [(tuple(s), np.dtype(d)) for s, d in meta]
-    out = []
-    for ref in f.outputs:
-        y = ref()
-        if y is None:  # (a single output is always alive: it is how f was reached)
-            raise RuntimeError(f"{type(f).__name__}: an output was freed during export")
-        out.append((tuple(y.data.shape), y.data.dtype))
-    return out
+__all__ = ["Trace", "trace"]
 
 
 class Trace:
@@ -80,17 +66,6 @@ class Trace:
                     on_stack.discard(id(f))
                     done.add(id(f))
                     self.functions.append(f)
-
-    def leaves(self) -> list[Variable]:
-        """Every Variable without a creator that some Function takes as input."""
-        seen: set[int] = set()
-        out = []
-        for f in self.functions:
-            for x in f.inputs:
-                if x.creator is None and id(x) not in seen:
-                    seen.add(id(x))
-                    out.append(x)
-        return out
 
     def path(self, f: Function) -> str:
         """Where ``f`` sits: the chain of Functions from a model output down to it,
@@ -178,6 +153,3 @@ def trace(model, args: Sequence) -> Trace:
             )
     return Trace(inputs, outputs)
 
-
-def is_parameter(x: Variable) -> bool:
-    return isinstance(x, Parameter)

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from zerograd import cuda
-from zerograd.core import Function, Parameter, Variable
-from zerograd.onnx._trace import Trace, output_meta, trace
+from zerograd.core import Function, Parameter, Variable, output_meta
+from zerograd.onnx._trace import Trace, trace
 from zerograd.utils.io import atomic_write
 
 __all__ = ["export", "ExportError", "MIN_OPSET", "max_opset"]
@@ -58,7 +58,7 @@ class Builder:
     """
 
     def __init__(self, onnx, t1: Trace, t2: Trace | None, opset: int, param_names: dict,
-                 input_names: list[str], output_names: list[str]):
+                 input_names: list[str], output_names: list[str], batch_axes: list[int]):
         self.onnx = onnx
         self.helper = onnx.helper
         self.opset = opset
@@ -72,22 +72,26 @@ class Builder:
         self._consts: dict = {}
         self._count = 0
         self._param_names = param_names
-        self._batch_source: str | None = None
+        # The model's state_dict names are kept for its Parameters: no other value takes
+        # one of them.
+        self._reserved = set(param_names.values())
+        self.memo: dict = {}  # for converters: values made once and shared
+        self._batch_source: tuple | None = None  # (input name, its batch axis)
         self._batch_dim: str | None = None
         self.f: Function | None = None
         self.outputs: list[str] = []
         self.twin: Function | None = None
         self._n1 = self._n2 = None
         if t2 is not None:
-            self._n1 = t1.inputs[0].shape[0]
-            self._n2 = t2.inputs[0].shape[0]
+            self._n1 = t1.inputs[0].shape[batch_axes[0]]
+            self._n2 = t2.inputs[0].shape[batch_axes[0]]
         for k, (x, name) in enumerate(zip(t1.inputs, input_names)):
             self._claim(name)
             self._names[id(x)] = name
             x2 = t2.inputs[k] if t2 is not None else None
             self._note_batch(name, x.shape, None if x2 is None else x2.shape)
-            if self._batch_source is None and self._batch_axes[name] == (0, 1):
-                self._batch_source = name
+            if self._batch_source is None and self._batch_axes[name] == (batch_axes[k], 1):
+                self._batch_source = (name, batch_axes[k])
         self._output_names = output_names
         self._twins = {}
         if t2 is not None:
@@ -104,15 +108,25 @@ class Builder:
         self._taken.add(name)
         return name
 
+    def _free(self, name: str) -> bool:
+        return name not in self._taken and name not in self._reserved
+
     def fresh(self, hint: str) -> str:
         """A new unique value name based on ``hint``."""
         self._count += 1
         name = f"{hint}_{self._count}"
-        while name in self._taken:
+        while not self._free(name):
             self._count += 1
             name = f"{hint}_{self._count}"
         self._taken.add(name)
         return name
+
+    def _fresh_or(self, name: str) -> str:
+        """``name`` itself when free, else a new name based on it."""
+        if self._free(name):
+            self._taken.add(name)
+            return name
+        return self.fresh(name)
 
     # ---- batch axes ---------------------------------------------------------------------
     def _note_batch(self, name: str, shape1, shape2) -> None:
@@ -173,19 +187,34 @@ class Builder:
 
     def _param_name(self, p: Parameter) -> str:
         name = self._param_names.get(id(p))
-        if name is None:
-            base = p.name or "param"
-            name = base if base not in self._taken else self.fresh(base)
-        if name in self._taken:
-            name = self.fresh(name)
-        else:
+        if name is not None and name not in self._taken:
             self._claim(name)
+            return name
+        return self._fresh_or(name or p.name or "param")
+
+    def param_name(self, x: Variable) -> str | None:
+        """The state_dict name of the Parameter ``x`` in the exported model (None for
+        other Variables)."""
+        return self._param_names.get(id(x))
+
+    def initializer(self, array, hint: str) -> str:
+        """A new initializer (something learnt, in a layout of the converter's making),
+        named ``hint`` when that name is free."""
+        name = self._fresh_or(hint)
+        self.initializers.append(self._tensor(array, name))
+        self._batch_axes[name] = None
         return name
 
     def _leaf_constant(self, x: Variable) -> str:
         """A Variable that is neither an input nor a Parameter: a constant of the model.
         With a second trace, check that it does not come from the input's data, and
         give it a free batch axis when its shape follows the batch size."""
+        if x.data is None:  # pragma: no cover - a link cut by unchain_backward or release
+            raise ExportError(
+                f"zerograd.onnx.export: {type(self.f).__name__} takes a value of shape "
+                f"{tuple(x.shape)} that no function kept (at {self._where()}); export "
+                "a model whose forward keeps its graph (no unchain_backward inside it)"
+            )
         data = cuda.as_numpy(x.data)
         twin = self._twin_leaf.get(id(x))
         if twin is None:
@@ -260,7 +289,8 @@ class Builder:
         if self._batch_dim is None:
             if self._batch_source is None:  # pragma: no cover - no batched input
                 raise ExportError("zerograd.onnx.export: no input has a batch axis")
-            self._batch_dim = self.node("Shape", [self._batch_source], start=0, end=1)
+            name, axis = self._batch_source
+            self._batch_dim = self.node("Shape", [name], start=axis, end=axis + 1)
         return self._batch_dim
 
     def shape_of(self, shape, axis: tuple | None) -> str:
@@ -410,22 +440,52 @@ def _parameter_names(model) -> dict[int, str]:
     return names
 
 
-def _larger_batch(x: Variable, k: int) -> np.ndarray:
-    """A batch one larger than ``x``'s, with different data in each position (the
-    samples reversed, then the first again)."""
-    data = x.data
-    if data.ndim == 0:
-        raise ExportError(
-            f"zerograd.onnx.export: input {k} is 0-d, so it has no batch axis; pass "
-            "dynamic_batch=False"
+def _batch_axes(batch_axis, inputs: list[Variable]) -> list[int]:
+    """The batch axis of each input, checked (``batch_axis``: one int for all, or one
+    per input)."""
+    given = list(batch_axis) if isinstance(batch_axis, (tuple, list)) else [batch_axis] * len(
+        inputs)
+    if len(given) != len(inputs) or not all(
+        isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in given
+    ):
+        raise ValueError(
+            f"zerograd.onnx.export: batch_axis must be an int or one int per input "
+            f"({len(inputs)}), got {batch_axis!r}"
         )
-    if data.shape[0] == 0:
-        raise ExportError(f"zerograd.onnx.export: input {k} is an empty batch")
+    axes = []
+    for k, (a, x) in enumerate(zip(given, inputs)):
+        if x.ndim == 0:
+            raise ExportError(
+                f"zerograd.onnx.export: input {k} is 0-d, so it has no batch axis; pass "
+                "dynamic_batch=False"
+            )
+        if not -x.ndim <= a < x.ndim:
+            raise ValueError(
+                f"zerograd.onnx.export: batch_axis {a} is out of range for input {k} of "
+                f"shape {x.shape}"
+            )
+        axes.append(int(a) % x.ndim)
+    sizes = {x.shape[a] for x, a in zip(inputs, axes)}
+    if len(sizes) != 1:
+        raise ExportError(
+            "zerograd.onnx.export: dynamic_batch=True needs every input to have the same "
+            f"batch size on its batch axis {axes}, got shapes {[x.shape for x in inputs]}; "
+            "pass batch_axis, or dynamic_batch=False"
+        )
+    if 0 in sizes:
+        raise ExportError("zerograd.onnx.export: the inputs are an empty batch")
+    return axes
+
+
+def _larger_batch(x: Variable, axis: int) -> np.ndarray:
+    """A batch one larger than ``x``'s along ``axis``, with different data in each
+    position (the samples reversed, then the first again)."""
+    data = cuda.get_array_module(x.data).moveaxis(x.data, axis, 0)
     xp = cuda.get_array_module(data)
-    return xp.concatenate([data[::-1], data[:1]], axis=0)
+    return xp.moveaxis(xp.concatenate([data[::-1], data[:1]], axis=0), 0, axis)
 
 
-def _check_same_structure(t1: Trace, t2: Trace) -> None:
+def _check_same_structure(t1: Trace, t2: Trace, n1: int, n2: int) -> None:
     same = len(t1.functions) == len(t2.functions) and all(
         type(a) is type(b) and len(a.inputs) == len(b.inputs)
         for a, b in zip(t1.functions, t2.functions)
@@ -433,10 +493,23 @@ def _check_same_structure(t1: Trace, t2: Trace) -> None:
     if not same:
         raise ExportError(
             "zerograd.onnx.export: the model runs different Functions for batch sizes "
-            f"{t1.inputs[0].shape[0]} and {t2.inputs[0].shape[0]} (its control flow depends "
+            f"{n1} and {n2} (its control flow depends "
             "on the batch size or the data), so one graph cannot serve every batch size; "
             "pass dynamic_batch=False to export for the traced batch size"
         )
+
+
+def _live(nodes: list, outputs: list[str], initializers: list) -> tuple[list, list]:
+    """The nodes and initializers that the graph outputs depend on (a Function's output
+    that nothing uses, such as a recurrent layer's last state, is left out)."""
+    needed = set(outputs)
+    kept = []
+    for node in reversed(nodes):
+        if any(name in needed for name in node.output):
+            kept.append(node)
+            needed.update(node.input)
+    kept.reverse()
+    return kept, [t for t in initializers if t.name in needed]
 
 
 def _default_names(given, count: int, base: str, what: str) -> list[str]:
@@ -454,7 +527,7 @@ def _default_names(given, count: int, base: str, what: str) -> list[str]:
 
 
 def export(model: Callable, args, path: str | os.PathLike, *, input_names=None,
-           output_names=None, dynamic_batch: bool = True, opset: int = 17):
+           output_names=None, dynamic_batch: bool = True, batch_axis=0, opset: int = 17):
     """Write ``model`` as an ONNX file at ``path``, tracing it on ``args``.
 
     The model runs once in test mode (dropout off, batch norm on its running
@@ -469,10 +542,13 @@ def export(model: Callable, args, path: str | os.PathLike, *, input_names=None,
         path: the ``.onnx`` file to write.
         input_names, output_names: names of the graph's inputs and outputs (default
             ``input``, ``input1``, ... and ``output``, ``output1``, ...).
-        dynamic_batch: leave the batch size (axis 0 of every input) free. The model
-            runs a second time on a batch one larger to find which axis of each value
-            follows the batch size; it must then run the same Functions, and constants
-            must not be computed from the input's data.
+        dynamic_batch: leave the batch size free. The model runs a second time on a
+            batch one larger to find which axis of each value follows the batch size;
+            it must then run the same Functions, and constants must not be computed
+            from the input's data.
+        batch_axis: the batch axis of the inputs, one int for all or one per input:
+            0 (the default), or 1 for a time-major ``(T, N, ...)`` sequence, whose
+            length then stays the traced one.
         opset: the ONNX opset to write, from 17 to :func:`max_opset`.
 
     Returns:
@@ -509,16 +585,12 @@ def export(model: Callable, args, path: str | os.PathLike, *, input_names=None,
     args = tuple(args) if isinstance(args, (tuple, list)) else (args,)
     t1 = trace(model, args)
     t2 = None
+    axes = [0] * len(t1.inputs)
     if dynamic_batch:
-        sizes = {x.shape[0] if x.ndim else None for x in t1.inputs}
-        if len(sizes) != 1:
-            raise ExportError(
-                "zerograd.onnx.export: dynamic_batch=True needs every input to have the "
-                f"same batch size on axis 0, got shapes {[x.shape for x in t1.inputs]}; "
-                "pass dynamic_batch=False"
-            )
-        t2 = trace(model, [_larger_batch(x, k) for k, x in enumerate(t1.inputs)])
-        _check_same_structure(t1, t2)
+        axes = _batch_axes(batch_axis, t1.inputs)
+        t2 = trace(model, [_larger_batch(x, a) for x, a in zip(t1.inputs, axes)])
+        n1 = t1.inputs[0].shape[axes[0]]
+        _check_same_structure(t1, t2, n1, n1 + 1)
     input_names = _default_names(input_names, len(t1.inputs), "input", "input_names")
     output_names = _default_names(output_names, len(t1.outputs), "output", "output_names")
     if set(input_names) & set(output_names):
@@ -526,7 +598,8 @@ def export(model: Callable, args, path: str | os.PathLike, *, input_names=None,
             "zerograd.onnx.export: input_names and output_names share "
             f"{sorted(set(input_names) & set(output_names))}"
         )
-    b = Builder(onnx, t1, t2, opset, _parameter_names(model), input_names, output_names)
+    b = Builder(onnx, t1, t2, opset, _parameter_names(model), input_names, output_names,
+                axes)
     # Model outputs keep their given names where they are plain node outputs.
     for y, name in zip(t1.outputs, output_names):
         if y.creator is not None and id(y) not in b._names:
@@ -534,12 +607,13 @@ def export(model: Callable, args, path: str | os.PathLike, *, input_names=None,
             b._names[id(y)] = name
     b.convert_all(converters())
     outs = b.graph_outputs(t1.outputs)
+    nodes, initializers = _live(b.nodes, outs, b.initializers)
     graph = onnx.helper.make_graph(
-        b.nodes,
+        nodes,
         "zerograd",
         [b.value_info(n, x.shape, x.dtype) for n, x in zip(input_names, t1.inputs)],
         [b.value_info(n, y.shape, y.dtype) for n, y in zip(outs, t1.outputs)],
-        initializer=b.initializers,
+        initializer=initializers,
     )
     opsets = [onnx.helper.make_opsetid("", opset)]
     proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="zerograd",

@@ -53,6 +53,11 @@ def _unary(op, **attrs):
     return convert
 
 
+def _cast(b, f):
+    b.node("Cast", [b.input(0)], b.outputs,
+           to=int(b.helper.np_dtype_to_tensor_dtype(np.dtype(b.out_dtype()))))
+
+
 def _square(b, f):
     x = b.input(0, b.out_dtype())
     b.node("Mul", [x, x], b.outputs)
@@ -196,10 +201,23 @@ def _where(b, f):
     dtype = b.out_dtype()
     from zerograd.cuda import as_numpy
 
-    cond1 = as_numpy(f.condition)
-    cond = (b.const(cond1, "cond") if b.twin is None
-            else b.const_pair(cond1, as_numpy(b.twin.condition), "cond"))
+    cond = _input_array(b, f.condition)  # a condition given as a model input stays one
+    if cond is None:
+        cond1 = as_numpy(f.condition)
+        cond = (b.const(cond1, "cond") if b.twin is None
+                else b.const_pair(cond1, as_numpy(b.twin.condition), "cond"))
+    elif f.condition.dtype != bool:
+        cond = b.cast(cond, bool)
     b.node("Where", [cond, b.input(0, dtype), b.input(1, dtype)], b.outputs)
+
+
+def _input_array(b, array):
+    """The graph input whose data ``array`` is (the model used its input's data, as
+    embedding ids or a mask), or None."""
+    for x in b.trace.inputs:
+        if array is x.data:
+            return b.name_of(x)
+    return None
 
 
 # ---- indexing --------------------------------------------------------------------------------
@@ -240,12 +258,9 @@ def _index_entries(slices, ndim):
 def _index_array(b, a1, a2):
     """The ONNX value of an index array: a graph input when the model indexed with its
     input's data (embedding ids), else a constant."""
-    for x in b.trace.inputs:
-        if a1 is x.data:
-            name = b.name_of(x)
-            if x.dtype != np.int64:
-                name = b.cast(name, np.int64)
-            return name
+    name = _input_array(b, a1)
+    if name is not None:
+        return name if a1.dtype == np.int64 else b.cast(name, np.int64)
     from zerograd import cuda
 
     a1 = cuda.as_numpy(a1).astype(np.int64)
@@ -390,6 +405,61 @@ def _average_pool(b, f):
            pads=_pads(f.pad), count_include_pad=1)
 
 
+def _window_picker(b, kernel, dtype):
+    """Convolution weights ``(KH*KW, 1, KH, KW)`` whose output channel ``i*KW + j`` is
+    pixel ``(i, j)`` of each window: im2col of one channel as a convolution (exact: one
+    weight of 1 per output), and col2im as its transpose."""
+    kh, kw = kernel
+    picker = np.zeros((kh * kw, 1, kh, kw), dtype=dtype)
+    for k in range(kh * kw):
+        picker[k, 0, k // kw, k % kw] = 1
+    return b.const(picker, "window_picker")
+
+
+def _outsize(h, w, f):
+    """(OH, OW) of an Im2col or Col2im on images of ``h`` by ``w``."""
+    (kh, kw), (sh, sw), (ph, pw) = f.kernel_size, f.stride, f.pad
+    return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+
+
+def _im2col(b, f):
+    """``Im2col``: each channel of each image as an image of its own, through a Conv
+    that copies every window pixel to a channel of its own, then the columns' layout."""
+    n, c, h, w = b.in_shape(0)
+    kh, kw = (int(k) for k in f.kernel_size)
+    free = b.input_batch_axis(0) is not None  # the batch size is left free: -1
+    images = b.node("Reshape", [b.input(0), b.ints([-1 if free else n * c, 1, h, w])])
+    picked = b.node("Conv", [images, _window_picker(b, (kh, kw), b.in_dtype(0))],
+                    kernel_shape=[kh, kw], strides=[int(s) for s in f.stride],
+                    pads=_pads(f.pad))  # (N*C, KH*KW, OH, OW)
+    if f.to_matrix:  # (N, OH, OW, C*KH*KW): one row per window
+        oh, ow = _outsize(h, w, f)
+        picked = b.node("Reshape", [picked, b.ints([-1 if free else n, c * kh * kw, oh, ow])])
+        picked = b.node("Transpose", [picked], perm=[0, 2, 3, 1])
+    b.node("Reshape", [picked, _target_shape(b)], b.outputs)
+
+
+def _col2im(b, f):
+    """``Col2im``, im2col's adjoint: the transposed convolution with the same weights
+    (overlapping windows add up), each channel as an image of its own."""
+    n, c, h, w = (int(v) for v in f.input_shape)
+    kh, kw = (int(k) for k in f.kernel_size)
+    (sh, sw), (ph, pw) = f.stride, f.pad
+    oh, ow = _outsize(h, w, f)
+    free = b.input_batch_axis(0) is not None
+    col = b.input(0)
+    if f.to_matrix:  # (N*OH*OW, C*KH*KW) -> (N, C*KH*KW, OH, OW)
+        col = b.node("Reshape", [col, b.ints([-1 if free else n, oh, ow, c * kh * kw])])
+        col = b.node("Transpose", [col], perm=[0, 3, 1, 2])
+    col = b.node("Reshape", [col, b.ints([-1 if free else n * c, kh * kw, oh, ow])])
+    # The windows may not reach the last rows and columns: output_padding adds them.
+    extra = [h - ((oh - 1) * sh + kh - 2 * ph), w - ((ow - 1) * sw + kw - 2 * pw)]
+    images = b.node("ConvTranspose", [col, _window_picker(b, (kh, kw), b.in_dtype(0))],
+                    kernel_shape=[kh, kw], strides=[int(sh), int(sw)], pads=_pads(f.pad),
+                    output_padding=extra)  # (N*C, 1, H, W)
+    b.node("Reshape", [images, _target_shape(b)], b.outputs)
+
+
 def _layer_norm(b, f):
     axes = tuple(f.axes)
     ndim = len(b.in_shape(0))
@@ -406,31 +476,189 @@ def _layer_norm(b, f):
 
 
 # =========================================================================================
-# Recurrent cells
+# Recurrent cells (one step each; a loop of them is unrolled over the traced steps)
 # =========================================================================================
-def _is_zero_constant(x) -> bool:
+def _is_zero_constant(b, x) -> bool:
+    """A state the model made as zeros (a new sequence), not given by the caller."""
     from zerograd.core import Parameter
 
-    return (x.creator is None and not isinstance(x, Parameter)
-            and not bool(x.data.any()))
+    return (x.creator is None and not isinstance(x, Parameter) and x.data is not None
+            and not bool(x.data.any()) and all(x is not v for v in b.trace.inputs))
 
 
 def _lstm_cell(b, f):
-    """The fused LSTM step: gates (input, forget, cell, output) from ``a``, then
-    ``c_new = f*c + i*g``, ``h = o*tanh(c_new)``; outputs ``(h, c_new)``."""
-    H = b.in_shape(1)[-1]
-    a = b.input(0)
-    ai, af, ag, ao = b.node("Split", [a, b.ints([H] * 4)], 4, axis=-1)
-    i, fg, o = (b.node("Sigmoid", [v]) for v in (ai, af, ao))
+    """``LSTMCell``: inputs ``(c_prev, a)`` with the gates i, f, g, o side by side in
+    ``a``; outputs ``c = f*c_prev + i*g`` and ``h = o*tanh(c)``."""
+    dtype = b.out_dtype()
+    H = b.in_shape(0)[-1]
+    ai, af, ag, ao = b.node("Split", [b.input(1, dtype), b.ints([H] * 4)], 4, axis=-1)
+    i, o = b.node("Sigmoid", [ai]), b.node("Sigmoid", [ao])
     g = b.node("Tanh", [ag])
     ig = b.node("Mul", [i, g])
-    c_var = b.in_var(1)
-    if _is_zero_constant(c_var) and c_var not in b.trace.inputs:
-        # The first step starts from zeros: c_new = i*g (and no batch-sized constant).
-        c_new = b.node("Identity", [ig], [b.outputs[1]])[0]
+    c, h = b.outputs
+    if _is_zero_constant(b, b.in_var(0)):
+        # A new sequence starts from zeros: c = i*g (and no batch-sized constant).
+        b.node("Identity", [ig], [c])
     else:
-        c_new = b.node("Add", [b.node("Mul", [fg, b.input(1)]), ig], [b.outputs[1]])[0]
-    b.node("Mul", [o, b.node("Tanh", [c_new])], [b.outputs[0]])
+        fc = b.node("Mul", [b.node("Sigmoid", [af]), b.input(0, dtype)])
+        b.node("Add", [fc, ig], [c])
+    b.node("Mul", [o, b.node("Tanh", [c])], [h])
+
+
+def _gru_cell(b, f):
+    """``GRUCell``: inputs ``(h_prev, ax, ah)`` with the gates r, z, n side by side;
+    ``n = tanh(ax_n + r*ah_n)``, output ``h = n + z*(h_prev - n)``."""
+    dtype = b.out_dtype()
+    H = b.in_shape(0)[-1]
+    sizes = b.ints([H] * 3)
+    xr, xz, xn = b.node("Split", [b.input(1, dtype), sizes], 3, axis=-1)
+    hr, hz, hn = b.node("Split", [b.input(2, dtype), sizes], 3, axis=-1)
+    r = b.node("Sigmoid", [b.node("Add", [xr, hr])])
+    z = b.node("Sigmoid", [b.node("Add", [xz, hz])])
+    n = b.node("Tanh", [b.node("Add", [xn, b.node("Mul", [r, hn])])])
+    if _is_zero_constant(b, b.in_var(0)):
+        b.node("Sub", [n, b.node("Mul", [z, n])], b.outputs)  # h_prev = 0
+    else:
+        change = b.node("Mul", [z, b.node("Sub", [b.input(0, dtype), n])])
+        b.node("Add", [n, change], b.outputs)
+
+
+# =========================================================================================
+# Whole-sequence recurrent Functions -> ONNX's own LSTM, GRU and RNN operators
+# =========================================================================================
+# zerograd keeps a layer's weights as (in, gates*H) matrices whose column blocks are the
+# gates in PyTorch's order; ONNX wants (1, gates*H, in) with the row blocks in its own
+# order, and one bias vector for the input product followed by one for the recurrent
+# product. ``order[k]`` is the zerograd block that ONNX's block k holds.
+_LSTM_ORDER = (0, 3, 1, 2)  # zerograd i, f, g, o -> ONNX i, o, f, c
+_GRU_ORDER = (1, 0, 2)  # zerograd r, z, n -> ONNX z, r, h
+_RNN_ORDER = (0,)
+
+
+def _reorder_array(a, order, axis):
+    """The blocks of ``a`` along ``axis`` (``len(order)`` of them) in ``order``."""
+    blocks = np.split(a, len(order), axis=axis)
+    return np.concatenate([blocks[k] for k in order], axis=axis)
+
+
+def _reorder_value(b, name, order, length, axis):
+    """The same as :func:`_reorder_array` on an ONNX value of ``length`` along ``axis``."""
+    if tuple(order) == tuple(range(len(order))):
+        return name
+    H = length // len(order)
+    blocks = b.node("Split", [name, b.ints([H] * len(order))], len(order), axis=axis)
+    return b.node("Concat", [blocks[k] for k in order], axis=axis)
+
+
+def _weight_prefix(b, indices):
+    """The dotted prefix shared by the state_dict names of the weight inputs (``l0`` for
+    ``l0.x2h.W`` and ``l0.h2h.W``), or None when none of them is a named Parameter."""
+    names = [b.param_name(b.in_var(i)) for i in indices if i is not None]
+    parts = [n.split(".")[:-1] for n in names if n is not None]
+    if not parts:
+        return None
+    prefix = parts[0]
+    for p in parts[1:]:
+        k = 0
+        while k < min(len(prefix), len(p)) and prefix[k] == p[k]:
+            k += 1
+        prefix = prefix[:k]
+    return ".".join(prefix)
+
+
+def _onnx_weight(b, f, role, sources, from_arrays, from_values, weights):
+    """ONNX's ``W``, ``R`` or ``B`` (``role``) made from the Function's inputs
+    ``sources`` (None for a block of zeros).
+
+    When every source is a Parameter or a constant, the array is made here in ONNX's
+    layout (``from_arrays``): an initializer named ``<prefix>.<role>`` if a source is a
+    Parameter (it is what a runtime, and :func:`~zerograd.onnx.load`, trains), where
+    ``<prefix>`` is the layer that holds the Function's ``weights`` (``l0`` for
+    ``l0.x2h.W``, ``l0.h2h.W``); else a Constant. Otherwise the graph computes it from
+    the values (``from_values``).
+    """
+    from zerograd import cuda
+    from zerograd.core import Parameter
+
+    dtype = np.dtype(b.out_dtype())
+    xs = [None if i is None else b.in_var(i) for i in sources]
+    if any(x is not None and x.creator is not None for x in xs):
+        return from_values([None if i is None else b.input(i, dtype) for i in sources])
+    key = (type(f), role, dtype.str) + tuple(id(x) for x in xs)
+    name = b.memo.get(key)  # a layer called on several sequences: one copy
+    if name is None:
+        array = from_arrays([None if x is None else
+                             np.asarray(cuda.as_numpy(x.data)).astype(dtype, copy=False)
+                             for x in xs])
+        if any(isinstance(x, Parameter) for x in xs):
+            prefix = _weight_prefix(b, weights)
+            if prefix is None:
+                prefix = type(f).__name__.replace("Sequence", "").lower()
+            name = b.initializer(array, f"{prefix}.{role}" if prefix else role)
+        else:
+            name = b.const(array, role)
+        b.memo[key] = name
+    return name
+
+
+def _state_input(b, i):
+    """``initial_h``/``initial_c`` from input ``i``: omitted (zeros) when the model
+    started a new sequence, else the given state with ONNX's direction axis."""
+    if _is_zero_constant(b, b.in_var(i)):
+        return ""
+    return b.node("Unsqueeze", [b.input(i, b.out_dtype()), b.ints([0])])
+
+
+def _sequence(op, n_gates, order, states, weights, biases, **attrs):
+    """The converter of a whole-sequence Function as one ONNX ``op`` node.
+
+    The Function's inputs are ``x`` (0), the initial states (``states``), the input and
+    recurrent weight matrices (``weights``) and biases (``biases``: the input product's
+    and the recurrent product's, None for zeros); its outputs ``y`` ``(T, N, H)`` and
+    the last states ``(N, H)``, ONNX's ``Y`` ``(T, 1, N, H)`` and ``Y_h``/``Y_c``
+    ``(1, N, H)`` without the direction axis.
+    """
+
+    def convert(b, f):
+        dtype = np.dtype(b.out_dtype())
+        H = int(b.in_shape(weights[1])[0])
+        G = n_gates * H
+
+        def matrix_array(arrays):  # (in, G) -> (1, G, in), row blocks in ONNX's order
+            return _reorder_array(arrays[0].T, order, axis=0)[None]
+
+        def matrix_value(values):
+            t = b.node("Transpose", [values[0]], perm=[1, 0])
+            return b.node("Unsqueeze", [_reorder_value(b, t, order, G, 0), b.ints([0])])
+
+        def bias_array(arrays):  # two (G,) -> (1, 2G)
+            return np.concatenate([np.zeros(G, dtype) if a is None
+                                   else _reorder_array(a, order, axis=0) for a in arrays])[None]
+
+        def bias_value(values):
+            parts = [b.const(np.zeros(G, dtype), "zeros") if v is None
+                     else _reorder_value(b, v, order, G, 0) for v in values]
+            return b.node("Unsqueeze", [b.node("Concat", parts, axis=0), b.ints([0])])
+
+        named = list(weights) + [i for i in biases if i is not None]
+        W = _onnx_weight(b, f, "W", [weights[0]], matrix_array, matrix_value, named)
+        R = _onnx_weight(b, f, "R", [weights[1]], matrix_array, matrix_value, named)
+        B = _onnx_weight(b, f, "B", list(biases), bias_array, bias_value, named)
+        inputs = [b.input(0, dtype), W, R, B, ""] + [_state_input(b, i) for i in states]
+        while inputs[-1] == "":
+            inputs.pop()
+        ys = b.node(op, inputs, 1 + len(states), hidden_size=H, **attrs)
+        b.node("Squeeze", [ys[0], b.ints([1])], [b.outputs[0]])
+        for y_last, out in zip(ys[1:], b.outputs[1:]):
+            b.node("Squeeze", [y_last, b.ints([0])], [out])
+
+    return convert
+
+
+def _identity(b, f):
+    """Each input passed through (the recurrent layers' ``_Tie``)."""
+    for i, y in enumerate(b.outputs):
+        b.node("Identity", [b.input(i)], [y])
 
 
 # =========================================================================================
@@ -447,6 +675,7 @@ TABLE = [
     ("zerograd.core", "Neg", _unary("Neg")),
     ("zerograd.core", "Pow", _pow),
     ("zerograd.core", "AddConstant", _with_constant("Add")),
+    ("zerograd.core", "SubConstant", _with_constant("Sub")),
     ("zerograd.core", "SubFromConstant", _with_constant("Sub", constant_first=True)),
     ("zerograd.core", "MulConstant", _with_constant("Mul")),
     ("zerograd.core", "DivConstant", _with_constant("Div")),
@@ -459,6 +688,7 @@ TABLE = [
     ("zerograd.functions.math", "Cos", _unary("Cos")),
     ("zerograd.functions.math", "Tanh", _unary("Tanh")),
     ("zerograd.functions.math", "Sqrt", _unary("Sqrt")),
+    ("zerograd.functions.math", "Erf", _unary("Erf")),
     # activations
     ("zerograd.functions.activation", "Sigmoid", _unary("Sigmoid")),
     ("zerograd.functions.activation", "ReLU", _unary("Relu")),
@@ -477,6 +707,7 @@ TABLE = [
     ("zerograd.functions.array", "Min", _reduction("ReduceMin")),
     ("zerograd.functions.array", "GetItem", _get_item),
     ("zerograd.functions.array", "Clip", _clip),
+    ("zerograd.functions.array", "_AsType", _cast),
     ("zerograd.functions.array", "Concat", _concat),
     ("zerograd.functions.array", "Split", _split),
     ("zerograd.functions.array", "Where", _where),
@@ -488,10 +719,21 @@ TABLE = [
     ("zerograd.functions.conv", "Deconv2d", _deconv),
     ("zerograd.functions.conv", "Pooling", _max_pool),
     ("zerograd.functions.conv", "AveragePooling", _average_pool),
+    ("zerograd.functions.conv", "Im2col", _im2col),
+    ("zerograd.functions.conv", "Col2im", _col2im),
     # normalization (batch_norm in test mode is an affine map of Mul/Add/Reshape)
-    ("zerograd.functions.normalization", "LayerNorm", _layer_norm),
-    # recurrent cells
-    ("zerograd.layers.recurrent", "_LSTMCell", _lstm_cell),
+    ("zerograd.functions.normalization", "_LayerNorm", _layer_norm),
+    # recurrent layers
+    ("zerograd.functions.rnn", "LSTMCell", _lstm_cell),
+    ("zerograd.functions.rnn", "GRUCell", _gru_cell),
+    ("zerograd.layers.recurrent", "_Tie", _identity),
+    # (inputs: x, h0[, c0], W_x, W_h, biases; LSTM's one bias is both products')
+    ("zerograd.functions.rnn", "LSTMSequence",
+     _sequence("LSTM", 4, _LSTM_ORDER, (1, 2), (3, 4), (5, None))),
+    ("zerograd.functions.rnn", "GRUSequence",
+     _sequence("GRU", 3, _GRU_ORDER, (1,), (2, 3), (4, 5), linear_before_reset=1)),
+    ("zerograd.functions.rnn", "RNNSequence",
+     _sequence("RNN", 1, _RNN_ORDER, (1,), (2, 3), (4, None))),
 ]
 
 _extra: dict = {}  # classes registered at run time

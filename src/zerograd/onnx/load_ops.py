@@ -9,13 +9,12 @@ gradient.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 import zerograd.functions as F
 from zerograd import cuda
-from zerograd.core import Function, Parameter, Variable, as_variable
+from zerograd.core import Parameter, Variable, as_variable
+from zerograd.functions.array import _AsType
 
 __all__ = ["handlers", "HANDLERS"]
 
@@ -54,33 +53,6 @@ def _axes(node, xs, index=1):
 
 def _norm_axes(axes, ndim):
     return sorted(int(a) % max(ndim, 1) for a in axes)
-
-
-class _Cast(Function):
-    """A change of floating dtype; the gradient is cast back."""
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def forward(self, x):
-        return x.astype(self.dtype)
-
-    def backward(self, gy):
-        (x,) = self.inputs
-        return _Cast(x.dtype)(gy)  # d/dx cast(x) = 1, in x's dtype
-
-
-class _Erf(Function):
-    """The error function (ONNX ``Erf``, used by exact GELU before opset 20)."""
-
-    def forward(self, x):
-        from zerograd.functions.activation import _erf
-
-        return _erf(x)
-
-    def backward(self, gy):
-        (x,) = self.inputs
-        return gy * (2 / math.sqrt(math.pi)) * F.exp(-(x * x))  # d/dx erf = 2/sqrt(pi) e^-x^2
 
 
 # =========================================================================================
@@ -158,10 +130,6 @@ def _gelu(node, xs):
     return F.gelu(xs[0], approximate=node.attr("approximate", "none"))
 
 
-def _erf(node, xs):
-    return _Erf()(xs[0])
-
-
 def _clip(node, xs):
     x = xs[0]
     if "min" in node.attrs or "max" in node.attrs:  # opset < 11
@@ -182,7 +150,7 @@ def _cast(node, xs):
     if dtype == x.dtype:
         return x
     if dtype.kind == "f" and x.dtype.kind == "f" and not _is_constant(x):
-        return _Cast(dtype)(x)
+        return _AsType(dtype)(x)  # (its gradient is cast back)
     return _const(_array(x).astype(dtype), x)
 
 
@@ -421,20 +389,32 @@ def _conv_geometry(node, x_shape, kernel):
     return tuple(strides), tuple(pads[:2])
 
 
+def _grouped(node, x, W, b, w_axis, conv):
+    """A convolution with ``group`` groups as that many convolutions on the channel
+    groups of ``x`` and the blocks of ``W`` (along ``w_axis``) and ``b``, side by side."""
+    groups = int(node.attr("group", 1))
+    if groups == 1:
+        return conv(x, W, b)
+    if groups < 1 or x.shape[1] % groups or W.shape[w_axis] % groups:
+        raise node.error(f"group={groups} does not divide the input's {x.shape[1]} "
+                         f"channels and the weights' {W.shape[w_axis]}")
+    xs = F.split(x, groups, axis=1)
+    Ws = F.split(W, groups, axis=w_axis)
+    bs = F.split(b, groups, axis=0) if b is not None else [None] * groups
+    return F.concat([conv(*args) for args in zip(xs, Ws, bs)], axis=1)
+
+
 def _conv(node, xs):
     x, W = xs[0], xs[1]
     b = xs[2] if len(xs) > 2 else None
-    if node.attr("group", 1) != 1:
-        raise node.error(f"grouped convolution (group={node.attr('group')}) is not supported")
     stride, pad = _conv_geometry(node, x.shape, W.shape[2:])
-    return F.conv2d(x, W, b, stride=stride, pad=pad)
+    return _grouped(node, x, W, b, 0,
+                    lambda x, W, b: F.conv2d(x, W, b, stride=stride, pad=pad))
 
 
 def _conv_transpose(node, xs):
     x, W = xs[0], xs[1]
     b = xs[2] if len(xs) > 2 else None
-    if node.attr("group", 1) != 1:
-        raise node.error(f"grouped convolution (group={node.attr('group')}) is not supported")
     kh, kw = W.shape[2:]
     if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
         raise node.error(f"auto_pad {node.attr('auto_pad')} is not supported")
@@ -444,7 +424,9 @@ def _conv_transpose(node, xs):
         extra = list(node.attr("output_padding", [0, 0]))
         out = [s * (n - 1) + k - 2 * p + e
                for n, k, s, p, e in zip(x.shape[2:], (kh, kw), stride, pad, extra)]
-    return F.deconv2d(x, W, b, stride=stride, pad=pad, outsize=tuple(out[-2:]))
+    outsize = tuple(out[-2:])
+    return _grouped(node, x, W, b, 0,
+                    lambda x, W, b: F.deconv2d(x, W, b, stride=stride, pad=pad, outsize=outsize))
 
 
 def _pool_checks(node):
@@ -514,8 +496,23 @@ def _layer_norm(node, xs):
 
 
 # =========================================================================================
-# Recurrent layers (the ONNX RNN, GRU and LSTM operators), unrolled over the sequence
+# Recurrent layers (the ONNX RNN, GRU and LSTM operators)
 # =========================================================================================
+# Each direction runs as one of zerograd's whole-sequence Functions (F.lstm_sequence,
+# F.gru_sequence, F.rnn_sequence) when the node computes what they compute (default
+# activations, no peepholes; for GRU, linear_before_reset=1 as PyTorch's); otherwise
+# the step is unrolled over the sequence with elementwise Functions.
+#
+# ONNX holds the gate blocks as row blocks of W (gates*H, in) in its own order;
+# zerograd's sequence Functions take (in, gates*H) matrices with column blocks in
+# PyTorch's order. ``_ZEROGRAD_GATES[op][k]``: the ONNX block of zerograd's block k.
+_ZEROGRAD_GATES = {
+    "LSTM": (0, 2, 3, 1),  # i, f, g, o from ONNX's i, o, f, c
+    "GRU": (1, 0, 2),  # r, z, n from ONNX's z, r, h
+    "RNN": (0,),
+}
+
+
 def _recurrent_checks(node, default_activations):
     if node.attr("clip") is not None:
         raise node.error("the clip attribute is not supported")
@@ -545,44 +542,38 @@ def _sequence(node, xs):
     return x, batch_first
 
 
-def _initial(xs, k, d, batch_first, shape, like):
-    """Direction d's initial state from input k, or zeros."""
+def _initial(xs, k, d, batch_first):
+    """Direction d's initial state from input k, or None (zeros)."""
     if len(xs) > k and xs[k] is not None:
         h = xs[k]
         return h[:, d] if batch_first else h[d]
+    return None
+
+
+def _zeros(shape, like):
     xp = cuda.get_array_module(like.data)
     return _const(xp.zeros(shape, dtype=like.dtype), like)
 
 
-def _run_directions(node, xs, step, n_states, n_gates):
-    """Unroll ``step`` over time for each direction; returns the ONNX outputs
-    ``Y (T, D, N, H)`` (or batch-first), and the last of each state ``(D, N, H)``."""
+def _run_directions(node, xs, run, n_states):
+    """Run each direction with ``run(x, W_d, R_d, B_d or None, states, d)`` on the
+    time-major input (reversed in time for the reverse direction), which returns every
+    step's ``h`` ``(T, N, H)`` and the last states; returns the ONNX outputs
+    ``Y (T, D, N, H)`` (or batch-first) and the last of each state ``(D, N, H)``."""
     direction = node.attr("direction", "forward")
     x, batch_first = _sequence(node, xs)
-    T, N = x.shape[0], x.shape[1]
     W, R = xs[1], xs[2]
     B = xs[3] if len(xs) > 3 else None
-    H = node.attr("hidden_size") or R.shape[-1]
     dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
+    backwards = (slice(None, None, -1),)
     ys, lasts = [], [[] for _ in range(n_states)]
     for d, name in enumerate(dirs):
-        Wd, Rd = W[d], R[d]
-        # Every time step's input product at once: (T, N, gates*H).
-        xw = F.matmul(x, F.transpose(Wd))
-        bias_r = None
-        if B is not None:
-            Bd = B[d]
-            xw = xw + Bd[: n_gates * H]
-            bias_r = Bd[n_gates * H:]
-        states = [_initial(xs, 5 + s, d, batch_first, (N, H), x) for s in range(n_states)]
-        steps = range(T - 1, -1, -1) if name == "reverse" else range(T)
-        outs = [None] * T
-        for t in steps:
-            states = step(xw[t], states, Rd, bias_r, d, H)
-            outs[t] = states[0]
-        ys.append(F.stack(outs, axis=0))  # (T, N, H)
+        states = [_initial(xs, 5 + s, d, batch_first) for s in range(n_states)]
+        xd = x[backwards] if name == "reverse" else x
+        y, finals = run(xd, W[d], R[d], None if B is None else B[d], states, d)
+        ys.append(y[backwards] if name == "reverse" else y)
         for s in range(n_states):
-            lasts[s].append(states[s])
+            lasts[s].append(finals[s])
     Y = F.stack(ys, axis=1)  # (T, D, N, H)
     finals = [F.stack(last, axis=0) for last in lasts]  # (D, N, H)
     if batch_first:
@@ -591,34 +582,84 @@ def _run_directions(node, xs, step, n_states, n_gates):
     return [Y] + finals
 
 
+def _gates_as_columns(op, M):
+    """An ONNX ``(gates*H, K)`` matrix as zerograd's ``(K, gates*H)``, blocks reordered."""
+    return F.transpose(_reorder(op, M, axis=0))
+
+
+def _reorder(op, v, axis):
+    order = _ZEROGRAD_GATES[op]
+    if len(order) == 1:
+        return v
+    blocks = F.split(v, len(order), axis=axis)
+    return F.concat([blocks[k] for k in order], axis=axis)
+
+
+def _unrolled(step):
+    """``run`` for :func:`_run_directions` from a one-step function
+    ``step(xw_t, states, R, bias_r, d) -> states`` (``d``: the direction)."""
+
+    def run(x, W, R, B, states, d):
+        H = R.shape[-1]
+        n_gates = W.shape[0] // H
+        xw = F.matmul(x, F.transpose(W))  # every step's input product at once
+        bias_r = None
+        if B is not None:
+            xw = xw + B[: n_gates * H]
+            bias_r = B[n_gates * H:]
+        states = [_zeros((x.shape[1], H), x) if s is None else s for s in states]
+        ys = []
+        for t in range(x.shape[0]):
+            states = step(xw[t], states, R, bias_r, d)
+            ys.append(states[0])
+        return F.stack(ys, axis=0), states
+
+    return run
+
+
 def _lstm(node, xs):
     _recurrent_checks(node, ["Sigmoid", "Tanh", "Tanh"])
     P = xs[7] if len(xs) > 7 else None
 
-    def step(xw_t, states, Rd, bias_r, d, H):
+    def run_sequence(x, W, R, B, states, d):
+        b = None
+        if B is not None:
+            Wb, Rb = F.split(B, 2)
+            b = _reorder("LSTM", Wb + Rb, axis=0)
+        y, h, c = F.lstm_sequence(x, *states, _gates_as_columns("LSTM", W),
+                                  _gates_as_columns("LSTM", R), b)
+        return y, [h, c]
+
+    def step(xw_t, states, Rd, bias_r, d):
         h, c = states
         gates = xw_t + F.matmul(h, F.transpose(Rd))
         if bias_r is not None:
             gates = gates + bias_r
         i, o, f, g = F.split(gates, 4, axis=-1)  # ONNX's gate order: i, o, f, c
-        if P is not None:  # peepholes
-            pi, po, pf = F.split(P[d], 3, axis=-1)
-            i, f = i + pi * c, f + pf * c
+        pi, po, pf = F.split(P[d], 3, axis=-1)  # peepholes
+        i, f = i + pi * c, f + pf * c
         i, f, g = F.sigmoid(i), F.sigmoid(f), F.tanh(g)
         c = f * c + i * g
-        if P is not None:
-            o = o + po * c
-        h = F.sigmoid(o) * F.tanh(c)
+        h = F.sigmoid(o + po * c) * F.tanh(c)
         return [h, c]
 
-    return _run_directions(node, xs, step, n_states=2, n_gates=4)[: len(node.outputs)]
+    run = run_sequence if P is None else _unrolled(step)
+    return _run_directions(node, xs, run, n_states=2)[: len(node.outputs)]
 
 
 def _gru(node, xs):
     _recurrent_checks(node, ["Sigmoid", "Tanh"])
-    before_reset = bool(node.attr("linear_before_reset", 0))
 
-    def step(xw_t, states, Rd, bias_r, d, H):
+    def run_sequence(x, W, R, B, states, d):
+        b_x = b_h = None
+        if B is not None:
+            b_x, b_h = (_reorder("GRU", v, axis=0) for v in F.split(B, 2))
+        y, h = F.gru_sequence(x, states[0], _gates_as_columns("GRU", W),
+                              _gates_as_columns("GRU", R), b_x, b_h)
+        return y, [h]
+
+    def step(xw_t, states, Rd, bias_r, d):
+        # (linear_before_reset=0: the reset gate scales h before the product)
         (h,) = states
         xz, xr, xh = F.split(xw_t, 3, axis=-1)  # ONNX's gate order: z, r, h
         Rz, Rr, Rh = F.split(Rd, 3, axis=0)
@@ -627,26 +668,25 @@ def _gru(node, xs):
             bz, br, bh = F.split(bias_r, 3, axis=-1)
         z = F.sigmoid(xz + F.matmul(h, F.transpose(Rz)) + bz)
         r = F.sigmoid(xr + F.matmul(h, F.transpose(Rr)) + br)
-        if before_reset:
-            n = F.tanh(xh + r * (F.matmul(h, F.transpose(Rh)) + bh))
-        else:
-            n = F.tanh(xh + F.matmul(r * h, F.transpose(Rh)) + bh)
+        n = F.tanh(xh + F.matmul(r * h, F.transpose(Rh)) + bh)
         return [n + z * (h - n)]  # (1 - z) n + z h
 
-    return _run_directions(node, xs, step, n_states=1, n_gates=3)[: len(node.outputs)]
+    run = run_sequence if node.attr("linear_before_reset", 0) else _unrolled(step)
+    return _run_directions(node, xs, run, n_states=1)[: len(node.outputs)]
 
 
 def _rnn(node, xs):
     _recurrent_checks(node, ["Tanh"])
 
-    def step(xw_t, states, Rd, bias_r, d, H):
-        (h,) = states
-        a = xw_t + F.matmul(h, F.transpose(Rd))
-        if bias_r is not None:
-            a = a + bias_r
-        return [F.tanh(a)]
+    def run(x, W, R, B, states, d):
+        b = None
+        if B is not None:
+            Wb, Rb = F.split(B, 2)
+            b = Wb + Rb
+        y, h = F.rnn_sequence(x, states[0], F.transpose(W), F.transpose(R), b)
+        return y, [h]
 
-    return _run_directions(node, xs, step, n_states=1, n_gates=1)[: len(node.outputs)]
+    return _run_directions(node, xs, run, n_states=1)[: len(node.outputs)]
 
 
 # =========================================================================================
@@ -668,7 +708,7 @@ HANDLERS = {
     "Cos": _unary(F.cos),
     "Tanh": _unary(F.tanh),
     "Sqrt": _unary(F.sqrt),
-    "Erf": _erf,
+    "Erf": _unary(F.erf),
     "Sigmoid": _unary(F.sigmoid),
     "Relu": _unary(F.relu),
     "LeakyRelu": _leaky_relu,
