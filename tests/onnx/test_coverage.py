@@ -102,7 +102,7 @@ def test_the_lists_name_real_classes_and_no_converted_one():
     assert not (set(NOT_EXPORTED) | BASES) & converted
     assert not any(_is_gradient(cls) for cls in converters())
     # The enumeration sees the recurrent Functions and a layer's own Function.
-    assert {"LSTMSequence", "GRUCell", "_Tie", "SubConstant", "Erf"} <= names
+    assert {"LSTMSequence", "GRUCell", "SubConstant", "Erf"} <= names
 
 
 # ---- the zoo ------------------------------------------------------------------------------------

@@ -33,27 +33,11 @@ import numpy as np
 import zerograd.functions as F
 from zerograd import cuda
 from zerograd import random as zrandom
-from zerograd.core import Function, as_variable
+from zerograd.core import as_variable
 from zerograd.layers.base import Layer
 from zerograd.layers.linear import Linear
 
 __all__ = ["RNN", "LSTM", "GRU"]
-
-
-class _Tie(Function):
-    """The identity on the outputs of one sequence call, taken together.
-
-    Whichever of them a loss uses, ``loss.unchain_backward()`` reaches this Function and
-    cuts the graph behind all of them, so the carried state leads nowhere into the past
-    (as in the step-by-step API) instead of back into the previous chunk's Function,
-    whose weights would receive that chunk's gradients a second time.
-    """
-
-    def forward(self, *xs):
-        return xs
-
-    def backward(self, *gys):
-        return gys  # d/dx x = 1
 
 
 def _check_size(layer: str, name: str, value, optional: bool = False) -> None:
@@ -206,7 +190,7 @@ class RNN(_Recurrent):
             else:  # one step from no state: the original never uses h2h
                 W_h = xp.zeros((self.hidden_size, self.hidden_size), dtype=self.x2h.W.dtype)
         y, h = F.rnn_sequence(x, self.h, self.x2h.W, W_h, self.x2h.b)
-        y, self.h = _Tie()(y, h)
+        self.h = h
         return y
 
 
@@ -299,7 +283,7 @@ class LSTM(_Recurrent):
 
     def _sequence(self, x):
         y, h, c = F.lstm_sequence(x, self.h, self.c, self.x2h.W, self.h2h.W, self.x2h.b)
-        y, self.h, self.c = _Tie()(y, h, c)
+        self.h, self.c = h, c
         return y
 
 
@@ -353,5 +337,5 @@ class GRU(_Recurrent):
 
     def _sequence(self, x):
         y, h = F.gru_sequence(x, self.h, self.x2h.W, self.h2h.W, self.x2h.b, self.h2h.b)
-        y, self.h = _Tie()(y, h)
+        self.h = h
         return y

@@ -655,12 +655,6 @@ def _sequence(op, n_gates, order, states, weights, biases, **attrs):
     return convert
 
 
-def _identity(b, f):
-    """Each input passed through (the recurrent layers' ``_Tie``)."""
-    for i, y in enumerate(b.outputs):
-        b.node("Identity", [b.input(i)], [y])
-
-
 # =========================================================================================
 # The table
 # =========================================================================================
@@ -726,7 +720,6 @@ TABLE = [
     # recurrent layers
     ("zerograd.functions.rnn", "LSTMCell", _lstm_cell),
     ("zerograd.functions.rnn", "GRUCell", _gru_cell),
-    ("zerograd.layers.recurrent", "_Tie", _identity),
     # (inputs: x, h0[, c0], W_x, W_h, biases; LSTM's one bias is both products')
     ("zerograd.functions.rnn", "LSTMSequence",
      _sequence("LSTM", 4, _LSTM_ORDER, (1, 2), (3, 4), (5, None))),
