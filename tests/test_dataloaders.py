@@ -137,13 +137,28 @@ def test_ragged_samples_error():
         next(DataLoader(mixed, batch_size=2))
 
 
-@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, None, "4", np.float64(4)])
-def test_bad_batch_size(batch_size):
-    with pytest.raises(ValueError, match=r"DataLoader: batch_size must be a positive int, "
-                                         r"got .* \(.*\); for example batch_size=32"):
+@pytest.mark.parametrize("batch_size, error", [
+    (0, ValueError), (-1, ValueError),
+    (2.5, TypeError), (True, TypeError), (None, TypeError), ("4", TypeError),
+    (np.float64(4), TypeError),
+])
+def test_bad_batch_size(batch_size, error):
+    # the wrong kind is a TypeError, a size out of range a ValueError, as in the layers
+    with pytest.raises(error, match=r"DataLoader: batch_size must be a positive integer, "
+                                    r"got .*; for example batch_size=32"):
         DataLoader(_Range(), batch_size=batch_size)
-    with pytest.raises(ValueError, match="SeqDataLoader: batch_size must be a positive int"):
+    with pytest.raises(error, match="SeqDataLoader: batch_size must be a positive integer"):
         SeqDataLoader(_Range(), batch_size=batch_size)
+
+
+def test_loaders_and_layers_refuse_a_bad_size_alike():
+    import zerograd.layers as L
+
+    for make in (lambda v: DataLoader(_Range(), batch_size=v), lambda v: L.Linear(v)):
+        with pytest.raises(TypeError, match="must be a positive integer, got '3' \\(str\\)"):
+            make("3")
+        with pytest.raises(ValueError, match="must be a positive integer, got 0"):
+            make(0)
 
 
 class _Empty(Dataset):
@@ -162,10 +177,10 @@ class _Empty(Dataset):
         ({"gpu": 0}, TypeError, "gpu must be True or False"),
         ({"seed": -1}, ValueError, r"DataLoader: seed must be None, a non-negative int or a "
                                    r"numpy.random.Generator, got -1 \(int\); for example"),
-        ({"seed": 0.5}, ValueError, "DataLoader: seed must be"),
-        ({"seed": "42"}, ValueError, "DataLoader: seed must be"),
-        ({"seed": True}, ValueError, "DataLoader: seed must be"),
-        ({"seed": np.random.RandomState(0)}, ValueError, "DataLoader: seed must be"),
+        ({"seed": 0.5}, TypeError, "DataLoader: seed must be"),
+        ({"seed": "42"}, TypeError, "DataLoader: seed must be"),
+        ({"seed": True}, TypeError, "DataLoader: seed must be"),
+        ({"seed": np.random.RandomState(0)}, TypeError, "DataLoader: seed must be"),
         ({"dataset": 3}, TypeError, r"DataLoader: dataset must support len\(\) and integer "
                                     r"indexing .*got int"),
         ({"dataset": {1, 2}}, TypeError, "got set"),

@@ -425,6 +425,16 @@ def test_bad_hyperparameters_are_refused_at_construction(make, value, name):
         make(value)
 
 
+@pytest.mark.parametrize("value", [10**400, -(10**400)], ids=["10**400", "-10**400"])
+def test_an_int_too_large_for_a_float_is_a_value_error(value):
+    # float(10**400) raises OverflowError: refused as out of range, naming the class
+    with pytest.raises(ValueError, match=r"SGD: lr must be a finite number >= 0, got .*"
+                                         r"\(401 digits\)"):
+        O.SGD(lr=value)
+    with pytest.raises(ValueError, match="Adam: beta1 must be in"):
+        O.Adam(beta1=value)
+
+
 @pytest.mark.parametrize("value", ["0.1", None, True, np.array([0.1])])
 def test_hyperparameters_that_are_not_numbers_are_refused(value):
     with pytest.raises(TypeError, match="lr must be a real number"):

@@ -47,9 +47,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from zerograd import _checks
 from zerograd.core import Variable
 from zerograd.cuda import get_array_module
-from zerograd.optimizers import check_count, check_real
 
 __all__ = ["LossScaler"]
 
@@ -85,18 +85,18 @@ class LossScaler:
                  growth_interval: int = 1000, min_scale: float = 1.0,
                  max_scale: float = 2.0**24):
         name = "LossScaler"
-        self.scale = check_real(name, "scale", scale, "positive")
+        self.scale = _checks.real(name, "scale", scale, "positive")
         self.dynamic = bool(dynamic)
-        self.growth_factor = check_real(name, "growth_factor", growth_factor, "positive")
+        self.growth_factor = _checks.real(name, "growth_factor", growth_factor, "positive")
         if self.growth_factor <= 1:
             raise ValueError(f"{name}: growth_factor must be > 1, got {growth_factor!r}")
-        self.backoff_factor = check_real(name, "backoff_factor", backoff_factor, "positive")
+        self.backoff_factor = _checks.real(name, "backoff_factor", backoff_factor, "positive")
         if self.backoff_factor >= 1:
             raise ValueError(f"{name}: backoff_factor must be in (0, 1), got "
                              f"{backoff_factor!r}")
-        self.growth_interval = check_count(name, "growth_interval", growth_interval, 1)
-        self.min_scale = check_real(name, "min_scale", min_scale, "positive")
-        self.max_scale = check_real(name, "max_scale", max_scale, "positive")
+        self.growth_interval = _checks.count(name, "growth_interval", growth_interval, 1)
+        self.min_scale = _checks.real(name, "min_scale", min_scale, "positive")
+        self.max_scale = _checks.real(name, "max_scale", max_scale, "positive")
         if not self.min_scale <= self.scale <= self.max_scale:
             raise ValueError(
                 f"{name}: scale {scale!r} is outside [min_scale, max_scale] = "
@@ -189,8 +189,8 @@ class LossScaler:
             probe = LossScaler(state["scale"], state["dynamic"], state["growth_factor"],
                                state["backoff_factor"], state["growth_interval"],
                                state["min_scale"], state["max_scale"])
-            probe.good_steps = check_count("LossScaler", "good_steps", state["good_steps"], 0)
-            probe.skipped = check_count("LossScaler", "skipped", state["skipped"], 0)
+            probe.good_steps = _checks.count("LossScaler", "good_steps", state["good_steps"], 0)
+            probe.skipped = _checks.count("LossScaler", "skipped", state["skipped"], 0)
         except KeyError as e:
             raise ValueError(f"LossScaler.load_state_dict: missing {e} in the state") from None
         except (TypeError, ValueError) as e:

@@ -33,10 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from zerograd import cuda
+from zerograd import _checks, cuda
 from zerograd.datasets import Dataset
 from zerograd.random import book_mode
-from zerograd.transforms import _generator  # the seed= rules shared with transforms
 
 __all__ = ["DataLoader", "SeqDataLoader"]
 
@@ -87,23 +86,6 @@ def _split(item: Any, i: int) -> tuple:
     )
 
 
-def _check_flag(owner: str, arg: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {arg} must be True or False, got {value!r} "
-                        f"({type(value).__name__})")
-    return bool(value)
-
-
-def _check_batch_size(owner: str, batch_size: Any) -> int:
-    if isinstance(batch_size, (bool, np.bool_)) \
-            or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(
-            f"{owner}: batch_size must be a positive int, got {batch_size!r} "
-            f"({type(batch_size).__name__}); for example batch_size=32"
-        )
-    return int(batch_size)
-
-
 def _check_dataset(owner: str, dataset: Any) -> int:
     """The dataset's length, or a clear error when it is not a usable dataset."""
     if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
@@ -136,7 +118,10 @@ class DataLoader:
             ``numpy.random.Generator``. NumPy's global random state is never used.
 
     Raises:
-        ValueError, TypeError: for bad arguments, naming the argument and the value.
+        TypeError: for an argument of the wrong kind (a batch size that is not an int,
+            a ``shuffle`` that is not a bool), naming the argument and the value.
+        ValueError: for one of the right kind out of range (a batch size of 0, a
+            negative seed) or an empty dataset.
         RuntimeError: for ``gpu=True`` without a usable CUDA device.
 
     Iterating yields ``(x, t)`` arrays with the batch along the first axis (``t`` is
@@ -155,16 +140,17 @@ class DataLoader:
                  gpu: bool = False, seed: Any = None):
         owner = type(self).__name__
         data_size = _check_dataset(owner, dataset)
-        batch_size = _check_batch_size(owner, batch_size)
-        shuffle = _check_flag(owner, "shuffle", shuffle)
-        gpu = _check_flag(owner, "gpu", gpu)
+        batch_size = _checks.size(owner, "batch_size", batch_size,
+                                  hint="for example batch_size=32")
+        shuffle = _checks.flag(owner, "shuffle", shuffle)
+        gpu = _checks.flag(owner, "gpu", gpu)
         if gpu:
             _require_gpu(f"{owner}(gpu=True)")
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.gpu = gpu
-        self.rng = _generator(owner, seed)
+        self.rng = _checks.generator(owner, seed)
         self.data_size = data_size
         self.max_iter = math.ceil(self.data_size / self.batch_size)
         self.reset()

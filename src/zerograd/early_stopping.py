@@ -25,8 +25,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from zerograd import cuda
-from zerograd.optimizers import check_count, check_real
+from zerograd import _checks, cuda
 
 __all__ = ["EarlyStopping"]
 
@@ -61,8 +60,8 @@ class EarlyStopping:
                 f"EarlyStopping: mode must be 'min' (a loss) or 'max' (an accuracy), "
                 f"got {mode!r}"
             )
-        self.patience = check_count("EarlyStopping", "patience", patience, 1)
-        self.min_delta = check_real("EarlyStopping", "min_delta", min_delta, "rate")
+        self.patience = _checks.count("EarlyStopping", "patience", patience, 1)
+        self.min_delta = _checks.real("EarlyStopping", "min_delta", min_delta, "rate")
         self.mode = mode
         self.restore_best = bool(restore_best)
         self.best: float | None = None
@@ -125,10 +124,10 @@ class EarlyStopping:
             ValueError: on a missing or invalid entry.
         """
         try:
-            patience = check_count("EarlyStopping", "patience", state["patience"], 1)
-            min_delta = check_real("EarlyStopping", "min_delta", state["min_delta"], "rate")
-            wait = check_count("EarlyStopping", "wait", state["wait"], 0)
-            steps = check_count("EarlyStopping", "steps", state["steps"], 0)
+            patience = _checks.count("EarlyStopping", "patience", state["patience"], 1)
+            min_delta = _checks.real("EarlyStopping", "min_delta", state["min_delta"], "rate")
+            wait = _checks.count("EarlyStopping", "wait", state["wait"], 0)
+            steps = _checks.count("EarlyStopping", "steps", state["steps"], 0)
             mode, best, best_step = state["mode"], state["best"], state["best_step"]
             stopped, weights = state["stopped"], state["best_weights"]
         except KeyError as e:

@@ -20,7 +20,8 @@ Hooks run on the list of parameters that have a gradient, before the update:
 
 Every hyperparameter is checked when it is set (by the constructor, a schedule,
 ``load_state_dict`` or by hand): a negative, NaN or infinite rate, a momentum or beta
-outside [0, 1) or an ``eps`` that is not positive is refused with a ``ValueError``.
+outside [0, 1) or an ``eps`` that is not positive is refused with a ``ValueError`` (a
+value that is not a number at all, with a ``TypeError``), naming the class.
 
 Example:
     >>> import numpy as np
@@ -37,12 +38,12 @@ Example:
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from zerograd import _checks
 from zerograd.core import Parameter, Variable, as_variable
 from zerograd.cuda import as_cupy, as_numpy, get_array_module
 from zerograd.random import book_mode
@@ -70,70 +71,10 @@ __all__ = [
 # =========================================================================================
 # Checked hyperparameters
 # =========================================================================================
-_RULES = {
-    "rate": (lambda v: v >= 0, "a finite number >= 0"),
-    "positive": (lambda v: v > 0, "a finite number > 0"),
-    "fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "closed_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-}
-
-
-def check_real(owner: str, name: str, value, rule: str = "rate", hint: str = "") -> float:
-    """``value`` as a float, or an exception that names ``owner``, ``name``, the rule
-    and the value.
-
-    Args:
-        owner: who asks (a class name), for the message.
-        name: the argument's name.
-        value: a real number (a Python or NumPy int or float; not a bool).
-        rule: ``"rate"`` (finite, >= 0), ``"positive"`` (finite, > 0), ``"fraction"``
-            ([0, 1)) or ``"closed_fraction"`` ([0, 1]).
-        hint: what the value means, appended to the message.
-
-    Raises:
-        TypeError: when ``value`` is not a real number.
-        ValueError: when it is NaN, infinite or outside the rule's range.
-
-    Example:
-        >>> check_real("SGD", "lr", 0.1)
-        0.1
-        >>> check_real("SGD", "lr", -1)
-        Traceback (most recent call last):
-        ...
-        ValueError: SGD: lr must be a finite number >= 0, got -1
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}"
-        )
-    test, wanted = _RULES[rule]
-    number = float(value)
-    if not (math.isfinite(number) and test(number)):
-        suffix = f" ({hint})" if hint else ""
-        raise ValueError(f"{owner}: {name} must be {wanted}, got {value!r}{suffix}")
-    return number
-
-
-def check_count(owner: str, name: str, value, minimum: int = 1) -> int:
-    """``value`` as an int of at least ``minimum``, or an exception naming ``owner``.
-
-    Example:
-        >>> check_count("StepDecay", "step_size", 0)
-        Traceback (most recent call last):
-        ...
-        ValueError: StepDecay: step_size must be an int >= 1, got 0
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{owner}: {name} must be an int, got {type(value).__name__} {value!r}"
-        )
-    if value < minimum:
-        raise ValueError(f"{owner}: {name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 class Hyperparameter:
-    """A class attribute that checks every value assigned to it (see :func:`check_real`).
+    """A class attribute that checks every value assigned to it (see
+    :func:`zerograd._checks.real`: a TypeError for a value that is not a real number, a
+    ValueError for one outside the rule's range).
 
     Example:
         >>> class Step:
@@ -148,8 +89,9 @@ class Hyperparameter:
     """
 
     def __init__(self, rule: str = "rate", hint: str = ""):
-        if rule not in _RULES:
-            raise ValueError(f"Hyperparameter: unknown rule {rule!r}; one of {list(_RULES)}")
+        if rule not in _checks.RULES:
+            raise ValueError(
+                f"Hyperparameter: unknown rule {rule!r}; one of {list(_checks.RULES)}")
         self.rule = rule
         self.hint = hint
 
@@ -171,7 +113,7 @@ class Hyperparameter:
 
     def check(self, owner: str, value) -> float:
         """``value`` as a float when it is allowed, else the exception."""
-        return check_real(owner, self.name, value, self.rule, self.hint)
+        return _checks.real(owner, self.name, value, self.rule, self.hint)
 
 
 def _check_hyper(owner_type: type, name: str, value) -> float:
@@ -180,15 +122,7 @@ def _check_hyper(owner_type: type, name: str, value) -> float:
     rule = getattr(owner_type, name, None)
     if isinstance(rule, Hyperparameter):
         return rule.check(owner_type.__name__, value)
-    return _finite(owner_type.__name__, name, value)
-
-
-def _finite(owner: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{owner}: {name} must be finite, got {value!r}")
-    return float(value)
+    return _checks.real(owner_type.__name__, name, value, "finite")
 
 
 def _scalar(value):
@@ -1095,7 +1029,7 @@ class LRScheduler:
         changes = []
         try:
             changes.append((self, "last_step",
-                            check_count(name, "last_step", _py(state["last_step"]), 0)))
+                            _checks.count(name, "last_step", _py(state["last_step"]), 0)))
             for key in ("base_lr", *self.settings):
                 setattr(probe, key, _py(state[key]))
                 changes.append((self, key, getattr(probe, key)))
@@ -1149,7 +1083,7 @@ class StepDecay(LRScheduler):
     """
 
     settings = ("step_size", "gamma")
-    step_size = _Checked(check_count)
+    step_size = _Checked(_checks.count)
     gamma = Hyperparameter("positive", "the factor applied every step_size steps")
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
@@ -1200,7 +1134,7 @@ class CosineAnnealing(LRScheduler):
     """
 
     settings = ("t_max", "eta_min")
-    t_max = _Checked(check_count)
+    t_max = _Checked(_checks.count)
     eta_min = Hyperparameter("rate", "the rate at the end")
 
     def __init__(self, optimizer: Optimizer, t_max: int, eta_min: float = 0.0,
@@ -1235,7 +1169,7 @@ class LinearWarmup(LRScheduler):
     """
 
     settings = ("warmup_steps",)
-    warmup_steps = _Checked(check_count)
+    warmup_steps = _Checked(_checks.count)
 
     def __init__(self, optimizer: Optimizer, warmup_steps: int,
                  after: LRScheduler | None = None, base_lr: float | None = None):
