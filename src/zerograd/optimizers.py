@@ -47,7 +47,7 @@ from zerograd import _checks
 from zerograd.core import Parameter, Variable, as_variable
 from zerograd.cuda import as_cupy, as_numpy, get_array_module
 from zerograd.random import book_mode
-from zerograd.utils.io import NotAnArchiveError, load_arrays, save_arrays
+from zerograd.utils.io import read_arrays, save_arrays
 
 __all__ = [
     "Optimizer",
@@ -547,22 +547,8 @@ class Optimizer:
             ValueError: when the file is empty, truncated, corrupt or not an archive of
                 named arrays, or its state does not fit (see :meth:`load_state_dict`).
         """
-        path = os.fspath(path)
-        name = type(self).__name__
-        try:
-            state = load_arrays(path)
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            raise
-        except NotAnArchiveError:
-            raise ValueError(
-                f"{name}.load: {path!r} holds a single array (.npy), not the archive of "
-                "named arrays that Optimizer.save writes"
-            ) from None
-        except Exception as e:
-            raise ValueError(
-                f"{name}.load: cannot read {path!r} ({type(e).__name__}: {e}); the file "
-                "may be empty, truncated or corrupt: save the optimizer again"
-            ) from e
+        state = read_arrays(path, f"{type(self).__name__}.load",
+                            "save the optimizer again with Optimizer.save")
         self.load_state_dict(state)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from zerograd import cuda
 from zerograd.config import no_grad, test_mode
 from zerograd.core import Parameter, Variable
-from zerograd.utils.io import NotAnArchiveError, load_arrays, save_arrays
+from zerograd.utils.io import read_arrays, save_arrays
 
 __all__ = ["Layer"]
 
@@ -583,25 +583,13 @@ class Layer:
 
         Raises:
             FileNotFoundError: when ``path`` does not exist.
-            ValueError: when the file is truncated or not an ``.npz`` archive, or its
-                names, shapes or dtypes do not match the layer.
+            ValueError: when the file is empty, truncated, corrupt or not of the format
+                its suffix names (``.npz`` or ``.safetensors``), or its names, shapes or
+                dtypes do not match the layer.
         """
-        path = os.fspath(path)
-        try:
-            state = {key.replace("/", "."): value for key, value in load_arrays(path).items()}
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            raise
-        except NotAnArchiveError:
-            raise ValueError(
-                f"{type(self).__name__}.load_weights: {path!r} holds a single array (.npy), "
-                "not an .npz archive of named weights; save with save_weights()"
-            ) from None
-        except Exception as e:
-            raise ValueError(
-                f"{type(self).__name__}.load_weights: cannot read {path!r} as an .npz "
-                f"archive ({type(e).__name__}: {e}); the file may be truncated or "
-                "corrupt: save the weights again"
-            ) from e
+        arrays = read_arrays(path, f"{type(self).__name__}.load_weights",
+                             "save the weights again with save_weights()")
+        state = {key.replace("/", "."): value for key, value in arrays.items()}
         self.load_state_dict(state)
 
 
