@@ -383,6 +383,12 @@ class DistributedOptimizer:
             k += 1
 
     # ---- everything else is the wrapped optimizer's ----------------------------------------
+    @property
+    def __wrapped__(self):
+        """The wrapped optimizer: what checkpoints record and schedules check rates
+        against (a DistributedOptimizer and its optimizer are interchangeable there)."""
+        return self.optimizer
+
     def __getattr__(self, name: str) -> Any:
         if name in DistributedOptimizer._own:  # not set yet: no recursion
             raise AttributeError(name)
