@@ -319,7 +319,7 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer=None, *, schedule=
     # ---- check every part, changing nothing ---------------------------------------------
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     try:
-        model_plan = model._check_load(model_state)
+        model_plan = model.check_state_dict(model_state)
     except ValueError as e:
         saved = header["model"].get("type")
         note = "" if saved == type(model).__name__ else f" (it was saved from a {saved})"
@@ -343,7 +343,7 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer=None, *, schedule=
         state = {k[len("optimizer/"):]: v for k, v in arrays.items()
                  if k.startswith("optimizer/")}
         try:
-            optimizer_plan = optimizer._check_state(
+            optimizer_plan = optimizer.check_state_dict(
                 state, data_of=lambda p: planned.get(id(p), p.data))
         except ValueError as e:
             raise fail("the optimizer", e) from None
@@ -353,7 +353,7 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer=None, *, schedule=
         if header.get("schedule") is None:
             raise ValueError(f"{where} holds no schedule state; call it without schedule=")
         try:
-            schedule_plan = schedule._check_state(_decode(header["schedule"], arrays))
+            schedule_plan = schedule.check_state_dict(_decode(header["schedule"], arrays))
         except (TypeError, ValueError) as e:
             raise fail("the schedule", e) from None
 
@@ -418,11 +418,11 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer=None, *, schedule=
             obj.load_state_dict(before)
         zrandom.set_state(old_random)
         raise
-    model._apply_load(model_plan)
+    model.apply_state_dict(model_plan)
     if optimizer_plan is not None:
-        optimizer._apply_state(optimizer_plan)
+        optimizer.apply_state_dict(optimizer_plan)
     if schedule_plan is not None:
-        schedule._apply_state(schedule_plan)
+        schedule.apply_state_dict(schedule_plan)
     for loader, state in loader_states.values():
         loader.load_state_dict(state)
     return {"epoch": header["epoch"], "iteration": header["iteration"], **values}

@@ -77,6 +77,13 @@ class BatchNorm(Layer):
         """The number of features or channels, None before the first input."""
         return None if self.gamma.data is None else int(self.gamma.data.shape[0])
 
+    # Loaded before the first input: four float vectors of one common size.
+    def _expected_shape(self, name):
+        return ("C",)
+
+    def _expected_kinds(self, name):
+        return "f"
+
     def extra_repr(self) -> str:
         return f"size={self.size}, decay={self.decay}, eps={self.eps}"
 
@@ -144,6 +151,9 @@ class LayerNorm(Layer):
     def size(self) -> int | None:
         """The length of the normalised axis, None before the first input."""
         return None if self.gamma.data is None else int(self.gamma.data.shape[0])
+
+    def _expected_shape(self, name):
+        return ("C",)  # loaded before the first input: two vectors of one common size
 
     def extra_repr(self) -> str:
         dtype = "" if self.dtype == np.float32 else f", dtype={self.dtype}"
