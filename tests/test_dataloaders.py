@@ -16,7 +16,7 @@ except ImportError:  # a dev dependency: the rest of the file runs without it
 from zerograd import cuda
 from zerograd.dataloaders import DataLoader, SeqDataLoader
 from zerograd.datasets import Dataset, MNISTSubset, Spiral
-from zerograd.transforms import Compose, Flatten, Normalize, ToFloat
+from zerograd.transforms import Compose, Flatten, Normalize, RandomHorizontalFlip, ToFloat
 
 
 class _Range(Dataset):
@@ -417,6 +417,75 @@ def _bad_states(good):
         ({**good, "rng": {**rng, "state": {}}}, ValueError, "'rng' is not the state"),
         ({**good, "rng": other_rng}, ValueError, "'rng' is not the state of a PCG64"),
     ]
+
+
+class _Images(Dataset):
+    """Twelve 1x2x3 "images" held as whole arrays (so batches are sliced)."""
+
+    def prepare(self):
+        self.data = np.arange(12 * 6, dtype=np.float32).reshape(12, 1, 2, 3)
+        self.label = np.arange(12)
+
+
+def _flipping(seed, per_sample=False):
+    flip = RandomHorizontalFlip(seed=seed)
+    dataset = (_PerSampleImages if per_sample else _Images)(
+        transform=Compose([ToFloat(), flip]))
+    return dataset, flip
+
+
+class _PerSampleImages(_Images):
+    def __getitem__(self, i):
+        return self.transform(self.data[i]), self.label[i]
+
+
+@pytest.mark.parametrize("through_json", [False, True])
+def test_resume_with_a_random_transform_gives_the_same_batches(through_json):
+    # (the transform's generator was not saved: a resumed run flipped other images)
+    dataset, flip = _flipping(seed=5, per_sample=True)
+    straight = DataLoader(dataset, batch_size=4, seed=3)
+    _take(straight, 1)
+    state = straight.state_dict()
+    assert set(state["transforms"]) == {"transform"}
+    if through_json:
+        state = json.loads(json.dumps({**state, "index": state["index"].tolist()}))
+    rest = [list(straight), list(straight)]
+
+    dataset, flip = _flipping(seed=77, per_sample=True)
+    resumed = DataLoader(dataset, batch_size=4, seed=99)
+    resumed.load_state_dict(state)
+    _assert_same_batches(list(resumed), rest[0])
+    _assert_same_batches(list(resumed), rest[1])
+
+
+def test_a_shards_random_transform_is_found_and_saved():
+    from zerograd.distributed import DatasetShard
+
+    dataset, _ = _flipping(seed=1, per_sample=True)
+    loader = DataLoader(DatasetShard(dataset, [3, 1, 2]), batch_size=2, seed=0)
+    assert set(loader.state_dict()["transforms"]) == {"dataset.transform"}
+    assert "transforms" not in DataLoader(_Range(5), batch_size=2).state_dict()
+
+
+def test_a_state_for_other_transforms_is_refused_and_changes_nothing():
+    source = DataLoader(_flipping(seed=1)[0], batch_size=4, seed=1)
+    next(source)
+    plain = DataLoader(_Images(transform=ToFloat()), batch_size=4, seed=2)
+    with pytest.raises(ValueError, match=r"holds the states of the dataset's random "
+                                         r"transforms \['transform'\], this loader's "
+                                         "dataset has none"):
+        plain.load_state_dict(source.state_dict())
+    dataset, flip = _flipping(seed=2)
+    loader = DataLoader(dataset, batch_size=4, seed=2)
+    flip_before = flip.state_dict()
+    with pytest.raises(ValueError, match="has {'transform': 'Compose'}"):
+        loader.load_state_dict(DataLoader(_Images(), batch_size=4, seed=1).state_dict())
+    bad = source.state_dict()
+    bad["transforms"]["transform"]["1"]["rng"] = {"bit_generator": "MT19937"}
+    before = loader.state_dict()
+    with pytest.raises(ValueError, match="the dataset's transform: RandomHorizontalFlip"):
+        loader.load_state_dict(bad)
+    assert flip.state_dict() == flip_before and loader.state_dict()["rng"] == before["rng"]
 
 
 def test_a_bad_state_changes_nothing():

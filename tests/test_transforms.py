@@ -24,6 +24,7 @@ from zerograd.transforms import (
     ToFloat,
     ToInt,
     ToPIL,
+    is_stateful,
 )
 
 
@@ -117,6 +118,35 @@ def test_random_horizontal_flip_arrays():
     assert set(firsts) == {0, 2}  # flipped sometimes, not always
     with pytest.raises(ValueError, match=r"RandomHorizontalFlip: p must be in \[0, 1\], got 1.5"):
         RandomHorizontalFlip(p=1.5)
+
+
+def test_random_transforms_keep_their_state_for_exact_resumes():
+    x = np.arange(6).reshape(1, 2, 3)
+    flip = Compose([Flatten(), RandomHorizontalFlip(seed=3)])
+    _ = [flip(x) for _ in range(5)]
+    state = flip.state_dict()
+    assert set(state) == {"1"} and set(state["1"]) == {"rng"}
+    after = [flip(x)[0] for _ in range(20)]
+    other = Compose([Flatten(), RandomHorizontalFlip(seed=4)])
+    other.load_state_dict(state)
+    assert [other(x)[0] for _ in range(20)] == after
+    assert is_stateful(flip) and not is_stateful(Compose([Flatten()]))
+    assert not is_stateful(Flatten())
+
+
+@pytest.mark.parametrize("state, match", [
+    ({}, r"expected the states of the transforms at \['1'\] \(RandomHorizontalFlip\)"),
+    ({"1": {}}, r"RandomHorizontalFlip.load_state_dict: expected \{'rng'"),
+    ({"1": {"rng": {"bit_generator": "PCG64"}}}, "'rng' is not the state of a PCG64"),
+    ({"1": {"rng": np.random.Generator(np.random.MT19937(0)).bit_generator.state}},
+     "is not the state of a PCG64"),
+])
+def test_a_bad_transform_state_changes_nothing(state, match):
+    flip = Compose([Flatten(), RandomHorizontalFlip(seed=3)])
+    before = flip.state_dict()
+    with pytest.raises(ValueError, match=match):
+        flip.load_state_dict(state)
+    assert flip.state_dict() == before
 
 
 # --- image transforms (Pillow) -------------------------------------------------------

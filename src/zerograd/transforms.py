@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ import numpy as np
 from zerograd import _checks
 
 __all__ = [
+    "is_stateful",
     "Transform",
     "Compose",
     "Normalize",
@@ -82,12 +83,33 @@ def _pil_image():
     return Image
 
 
+def is_stateful(transform: Any) -> bool:
+    """Whether ``transform`` keeps a state that a checkpoint must restore (a random
+    generator): it has ``state_dict``, ``check_state_dict`` and ``apply_state_dict``
+    (and, for a ``Compose``, one of its transforms keeps a state).
+
+    Example:
+        >>> is_stateful(RandomHorizontalFlip()), is_stateful(Compose([Flatten()]))
+        (True, False)
+    """
+    return getattr(transform, "stateful", True) and all(
+        callable(getattr(transform, name, None))
+        for name in ("state_dict", "check_state_dict", "apply_state_dict"))
+
+
 class Transform:
     """Base class: ``__call__(x)`` transforms one sample.
 
     A transform that can also act on a stacked batch (samples along a new first axis)
     sets ``batchable = True`` and implements ``apply_batch(xs)``, which must equal
     stacking ``self(x)`` over the samples.
+
+    A transform that draws random numbers keeps its generator's state for exact
+    resumes: it implements ``state_dict()``, ``check_state_dict(state)`` (check,
+    change nothing, return a plan) and ``apply_state_dict(plan)`` (which cannot fail);
+    ``load_state_dict`` is both. A :class:`~zerograd.dataloaders.DataLoader` saves and
+    restores the state of such transforms of its dataset with its own (see
+    :func:`is_stateful`).
     """
 
     batchable = False
@@ -98,6 +120,10 @@ class Transform:
     def apply_batch(self, xs):
         """Transform a stacked batch; only for transforms with ``batchable = True``."""
         raise NotImplementedError(f"{type(self).__name__} cannot transform a whole batch")
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore what ``state_dict()`` returned (for transforms that keep a state)."""
+        self.apply_state_dict(self.check_state_dict(state))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -129,6 +155,11 @@ class Compose(Transform):
     def batchable(self) -> bool:  # type: ignore[override]
         return all(getattr(t, "batchable", False) for t in self.transforms)
 
+    @property
+    def stateful(self) -> bool:
+        """Whether one of the transforms keeps a state (see :func:`is_stateful`)."""
+        return any(is_stateful(t) for t in self.transforms)
+
     def __call__(self, x):
         for t in self.transforms:
             x = t(x)
@@ -138,6 +169,33 @@ class Compose(Transform):
         for t in self.transforms:
             xs = t.apply_batch(xs)
         return xs
+
+    # The state of the transforms that keep one, by position (as strings, for JSON).
+    def state_dict(self) -> dict:
+        """``{position: state}`` of the transforms that keep a state (random ones).
+
+        Example:
+            >>> Compose([Flatten(), RandomHorizontalFlip(seed=0)]).state_dict().keys()
+            dict_keys(['1'])
+        """
+        return {str(i): t.state_dict() for i, t in enumerate(self.transforms)
+                if is_stateful(t)}
+
+    def check_state_dict(self, state: Mapping) -> list:
+        """Check ``state`` against each transform that keeps one; return the plan."""
+        expected = {str(i): t for i, t in enumerate(self.transforms) if is_stateful(t)}
+        if not isinstance(state, Mapping) or set(state) != set(expected):
+            got = sorted(state) if isinstance(state, Mapping) else type(state).__name__
+            names = ", ".join(type(t).__name__ for t in expected.values()) or "none"
+            raise ValueError(
+                f"Compose.load_state_dict: expected the states of the transforms at "
+                f"{sorted(expected)} ({names}), got {got}; make the same transforms as "
+                "the saved run")
+        return [(t, t.check_state_dict(state[key])) for key, t in expected.items()]
+
+    def apply_state_dict(self, plan: list) -> None:
+        for transform, part in plan:
+            transform.apply_state_dict(part)
 
     def __repr__(self) -> str:
         return f"Compose({self.transforms!r})"
@@ -521,6 +579,34 @@ class RandomHorizontalFlip(Transform):
             return x[..., ::-1].copy()
         Image = _pil_image()
         return x.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+
+    def state_dict(self) -> dict:
+        """The state of the generator (``{"rng": ...}``), for exact resumes.
+
+        Example:
+            >>> a, b = RandomHorizontalFlip(seed=0), RandomHorizontalFlip(seed=1)
+            >>> b.load_state_dict(a.state_dict())
+            >>> [a(np.arange(2))[0] for _ in range(6)] == [b(np.arange(2))[0] for _ in range(6)]
+            True
+        """
+        return {"rng": self.rng.bit_generator.state}
+
+    def check_state_dict(self, state: Mapping) -> dict:
+        """Check ``state`` (the generator's, of this generator's kind); the plan."""
+        where = "RandomHorizontalFlip.load_state_dict"
+        if not isinstance(state, Mapping) or set(state) != {"rng"}:
+            raise ValueError(f"{where}: expected {{'rng': <a generator's state>}}, got "
+                             f"{state!r:.80}")
+        kind = type(self.rng.bit_generator)
+        try:
+            kind().state = state["rng"]  # on a scratch generator first
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"{where}: 'rng' is not the state of a {kind.__name__} "
+                             f"generator, as this transform's is ({e})") from None
+        return state["rng"]
+
+    def apply_state_dict(self, plan: dict) -> None:
+        self.rng.bit_generator.state = plan
 
     def __repr__(self) -> str:
         return f"RandomHorizontalFlip(p={self.p})"
