@@ -219,3 +219,16 @@ def test_load_arrays_reads_only_the_names_asked_for(tmp_path, name):
     assert list(load_arrays(path, names=["b", "missing"])) == ["b"]
     arrays, meta = load_arrays(path, metadata=True, names=["a"])
     assert list(arrays) == ["a"] and meta == {"k": "v"}
+
+
+def test_an_npz_entry_that_is_not_an_array_is_refused(tmp_path):
+    # NumPy hands back the raw bytes of a zip entry that is not a .npy file
+    import zipfile
+
+    path = tmp_path / "w.npz"
+    save_arrays(path, {"a": np.arange(3)})
+    with zipfile.ZipFile(path, "a") as f:
+        f.writestr("b.npy", b"not an array")
+    with pytest.raises(ValueError, match="the entry 'b' is not a NumPy array"):
+        load_arrays(path)
+    assert list(load_arrays(path, names=["a"])) == ["a"]

@@ -200,14 +200,19 @@ def load_npz(path: str | os.PathLike, names: Collection[str] | None = None) -> d
     Raises:
         NotAnArchiveError: when the file holds a single array (``.npy``).
         OSError, ValueError, zipfile.BadZipFile: when it cannot be read (truncated,
-            corrupt, not NumPy's format).
+            corrupt, not NumPy's format, or a zip entry that is not an array).
     """
     loaded = np.load(os.fspath(path), allow_pickle=False)
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise NotAnArchiveError(f"{os.fspath(path)!r} holds a single array, not an archive")
     with loaded:
         keys = loaded.files if names is None else [k for k in loaded.files if k in names]
-        return {key: loaded[key] for key in keys}
+        arrays = {key: loaded[key] for key in keys}
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # NumPy gives a member's raw bytes then
+            raise ValueError(f"{os.fspath(path)!r}: the entry {key!r} is not a NumPy array "
+                             "(.npy) but other data")
+    return arrays
 
 
 # The entry of an .npz that carries save_arrays' metadata (a 0-d string array of JSON).
