@@ -130,6 +130,9 @@ def test_gpu_without_a_device_is_one_clear_line(tmp_path):
         (lambda p: None, [], "no such file"),
         (lambda p: p.write_bytes(b"junk" * 10), [], "cannot read"),
         (lambda p: np.savez(p, x=np.zeros(2)), [], "not a zerograd checkpoint"),
+        # (a RecursionError and its traceback)
+        (lambda p: np.savez(p, __checkpoint__=np.frombuffer(b"[" * 100_000, np.uint8)),
+         [], "has a damaged header (it nests too deeply to be read)"),
     ],
 )
 def test_resume_from_a_bad_file_fails_at_once(tmp_path, capsys, make, args, message):
