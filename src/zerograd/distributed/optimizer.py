@@ -1,5 +1,7 @@
 """Keeping the model copies of every rank identical: :func:`broadcast_params` once, then
-:class:`DistributedOptimizer`, which averages the gradients before each update.
+:class:`DistributedOptimizer`, which averages the gradients before each update (and,
+after a resume that rank 0 alone loaded, sends its optimizer state with
+:meth:`DistributedOptimizer.broadcast_state`).
 
 Arrays travel packed: every gradient (and every buffer) of one dtype on one device is
 copied into one contiguous array, which goes through a single ``Allreduce`` (or
