@@ -16,7 +16,9 @@ When the dataset keeps whole arrays (a :class:`zerograd.datasets.Dataset` with n
 a Python loop over samples.
 
 A loader's position can be saved and restored (``state_dict()`` /
-``load_state_dict()``), so that a resumed run takes the same batches.
+``load_state_dict()``), so that a resumed run takes the same batches; the generators of
+its dataset's random transforms (``RandomHorizontalFlip``) are saved with it, so they
+draw the same too.
 
 Example:
     >>> from zerograd.datasets import Spiral
