@@ -149,6 +149,47 @@ def test_state_round_trips_and_a_bad_state_changes_nothing():
         assert other.state_dict() == scaler.state_dict()
 
 
+def test_unscale_then_step_divides_the_gradients_once():
+    # (step() divided them a second time: an update 1/scale too small, silently)
+    w = Parameter(np.array([1.0], dtype=np.float32))
+    optimizer = optimizers.SGD(lr=1.0).setup([w])
+    scaler = LossScaler(scale=4.0)
+    scaler.backward((w * 1.0).sum())
+    assert scaler.unscale(optimizer)
+    optimizer.add_hook(optimizers.ClipGrad(10.0))  # e.g. clipping the true gradients
+    assert scaler.step(optimizer)
+    np.testing.assert_array_equal(w.data, [0.0])
+    with pytest.raises(RuntimeError, match="unscaled already since the last backward"):
+        scaler.backward((w * 1.0).sum())
+        scaler.unscale(optimizer)
+        scaler.unscale(optimizer)
+
+
+def test_an_overflow_found_by_unscale_skips_the_following_step():
+    w = Parameter(np.ones(2, dtype=np.float16))
+    optimizer = optimizers.SGD().setup([w])
+    scaler = LossScaler(scale=8.0)
+    with np.errstate(over="ignore"):
+        scaler.backward((w * np.float16(1e4)).sum())  # 8e4 overflows float16
+    assert not scaler.unscale(optimizer)
+    assert not scaler.step(optimizer)
+    assert (w.data == 1).all() and scaler.skipped == 1 and scaler.scale == 4.0
+
+
+def test_a_float16_loss_below_min_scale_is_refused_and_the_state_stays_loadable():
+    # (backward lowered the scale to 2**15 under min_scale 2**16: the scaler's own
+    # state_dict then failed to load)
+    w = Parameter(np.ones(2, dtype=np.float16))
+    scaler = LossScaler(scale=2.0**16, min_scale=2.0**16)
+    with pytest.raises(ValueError, match=r"float16, which holds scales up to 32768, but "
+                                         r"min_scale is 65536; compute the loss in float32"):
+        scaler.backward(w.sum())
+    assert scaler.scale == 2.0**16 and w.grad is None
+    LossScaler().load_state_dict(scaler.state_dict())
+    scaler.backward((w * np.ones(2, dtype=np.float32)).sum())  # a float32 loss: fine
+    assert scaler.scale == 2.0**16 and (w.grad.data == 2.0**16).all()
+
+
 def test_step_needs_an_optimizer_with_a_target():
     with pytest.raises(RuntimeError, match="setup"):
         LossScaler().step(optimizers.SGD())

@@ -450,3 +450,132 @@ def test_float16_model_and_master_weights_resume_exactly(tmp_path):
     for key, value in model.state_dict().items():
         assert value.dtype == np.float16
         np.testing.assert_array_equal(value, expected[key], err_msg=key)
+
+
+# ---- one transaction: every part checked, then every part applied ------------------------
+class _HalfLoading(_Counter):
+    """An extra with load_state_dict only, which changes itself before it fails."""
+
+    def load_state_dict(self, state):
+        self.n = state["n"]
+        if state["n"] < 0:
+            raise ValueError("_HalfLoading: n must be >= 0")
+        self.table = np.array(state["table"])
+
+
+def test_a_failing_extra_is_itself_restored(tmp_path):
+    # (the extras loaded before it were restored, not the failing one, left half-loaded)
+    model = L.Linear(2, in_size=2)
+    save_checkpoint(tmp_path / "c.npz", model, extras={"a": _Counter(4), "b": _Counter(-1)})
+    a, b = _Counter(1), _HalfLoading(1)
+    with pytest.raises(ValueError, match="(?s)extra 'b'.*n must be >= 0"):
+        load_checkpoint(tmp_path / "c.npz", model, extras={"a": a, "b": b})
+    assert (a.n, b.n) == (1, 1)
+
+
+def test_an_extra_with_the_protocol_is_checked_before_anything_changes(tmp_path):
+    from zerograd.amp import LossScaler
+    from zerograd.early_stopping import EarlyStopping
+
+    model = L.Linear(2, in_size=2)
+    stopper = EarlyStopping(patience=5)
+    stopper.step(0.5, model)
+    save_checkpoint(tmp_path / "c.npz", model, extras={"stop": stopper,
+                                                       "scaler": LossScaler(scale=8.0)})
+    _rewrite_header(tmp_path / "c.npz", lambda h: h["extras"]["stop"].update(best="x"))
+    fresh, target = EarlyStopping(patience=2), L.Linear(2, in_size=2)
+    scaler, weights = LossScaler(scale=2.0), target.W.data.copy()
+    with pytest.raises(ValueError, match="(?s)extra 'stop'.*best must be a number"):
+        load_checkpoint(tmp_path / "c.npz", target,
+                        extras={"stop": fresh, "scaler": scaler})
+    assert fresh.patience == 2 and fresh.best is None and scaler.scale == 2.0
+    assert (target.W.data == weights).all()
+
+
+def test_a_schedule_state_giving_an_invalid_rate_changes_nothing(tmp_path):
+    # (each value was valid; the rate they give failed only after the model was written)
+    model = L.Linear(2, in_size=2)
+    optimizer = optimizers.SGD(lr=0.1).setup(model)
+    schedule = optimizers.StepDecay(optimizer, 1, gamma=0.5)
+    save_checkpoint(tmp_path / "c.npz", model, optimizer, schedule=schedule)
+    _rewrite_header(tmp_path / "c.npz", lambda h: h["schedule"].update(
+        base_lr=1e308, gamma=10.0, last_step=5))
+    target = L.Linear(2, in_size=2)
+    weights = target.W.data.copy()
+    target_optimizer = optimizers.SGD(lr=0.7).setup(target)
+    target_schedule = optimizers.StepDecay(target_optimizer, 1, gamma=0.5)
+    with pytest.raises(ValueError, match="(?s)the schedule.*step 5 gives the rate inf"):
+        load_checkpoint(tmp_path / "c.npz", target, target_optimizer,
+                        schedule=target_schedule)
+    assert (target.W.data == weights).all() and target_optimizer.lr == 0.7
+    assert target_schedule.last_step == 0
+
+
+def test_a_distributed_optimizer_and_its_optimizer_load_each_others_checkpoints(tmp_path):
+    # (the wrapper was recorded as a "DistributedOptimizer", which an Adam refused)
+    from zerograd.distributed import DistributedOptimizer
+
+    def make(seed, wrap):
+        zerograd.seed(seed)
+        model = L.Linear(3, in_size=4)
+        adam = optimizers.Adam(alpha=0.01).setup(model)
+        return model, DistributedOptimizer(adam) if wrap else adam
+
+    for save_wrapped in (True, False):
+        model, optimizer = make(0, save_wrapped)
+        model.W.grad = zerograd.Variable(np.ones((4, 3), np.float32))
+        optimizer.update()
+        path = tmp_path / f"c{save_wrapped}.npz"
+        save_checkpoint(path, model, optimizer)
+        assert checkpoint_info(path)["optimizer"] == "Adam"
+        target, target_optimizer = make(1, not save_wrapped)
+        load_checkpoint(path, target, target_optimizer)
+        assert target_optimizer.t == 1
+        for key, value in optimizer.state_dict().items():
+            np.testing.assert_array_equal(target_optimizer.state_dict()[key], value)
+
+
+def test_a_deeply_nested_header_is_a_value_error(tmp_path):
+    path = tmp_path / "c.npz"
+    np.savez(path, **{HEADER: np.frombuffer(b"[" * 100_000, dtype=np.uint8)})
+    with pytest.raises(ValueError, match="damaged header .*nests too deeply"):
+        load_checkpoint(path, L.Linear(2, in_size=2))
+    with pytest.raises(ValueError, match="nests too deeply"):
+        checkpoint_info(path)
+
+
+def test_checkpoint_info_reads_only_the_header(tmp_path):
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, L.Linear(2, in_size=2), epoch=3, note={"$x": 1})
+    # damage every entry but the header: the info is still there, the load is refused
+    with zipfile.ZipFile(path) as f:
+        entries = {info.filename: f.read(info) for info in f.infolist()}
+    with zipfile.ZipFile(path, "w") as f:
+        for name, data in entries.items():
+            f.writestr(name, data if name == HEADER + ".npy" else b"damaged")
+    info = checkpoint_info(path)
+    assert info["epoch"] == 3 and info["values"] == {"note": {"$x": 1}}
+    with pytest.raises(ValueError, match="cannot read"):
+        load_checkpoint(path, L.Linear(2, in_size=2))
+
+
+def test_a_random_transform_resumes_exactly_through_a_checkpoint(tmp_path):
+    from zerograd.transforms import Compose, RandomHorizontalFlip, ToFloat
+
+    def loader(seed):
+        dataset = _dataset(40)
+        dataset.data = dataset.data.reshape(40, 1, 28, 28)
+        dataset.transform = Compose([ToFloat(), RandomHorizontalFlip(seed=seed)])
+        return DataLoader(dataset, 8, seed=seed)
+
+    model = L.Linear(2, in_size=2)
+    source = loader(0)
+    next(source)
+    save_checkpoint(tmp_path / "c.npz", model, loaders=[source])
+    expected = [x for x, _ in source]
+    resumed = loader(5)
+    load_checkpoint(tmp_path / "c.npz", model, loaders=[resumed])
+    got = [x for x, _ in resumed]
+    assert len(got) == len(expected) == 4
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)

@@ -130,6 +130,9 @@ def test_gpu_without_a_device_is_one_clear_line(tmp_path):
         (lambda p: None, [], "no such file"),
         (lambda p: p.write_bytes(b"junk" * 10), [], "cannot read"),
         (lambda p: np.savez(p, x=np.zeros(2)), [], "not a zerograd checkpoint"),
+        # (a RecursionError and its traceback)
+        (lambda p: np.savez(p, __checkpoint__=np.frombuffer(b"[" * 100_000, np.uint8)),
+         [], "has a damaged header (it nests too deeply to be read)"),
     ],
 )
 def test_resume_from_a_bad_file_fails_at_once(tmp_path, capsys, make, args, message):
@@ -266,9 +269,10 @@ def _fake_checkpoint(path, **config):
     from zerograd.checkpoint import save_checkpoint
 
     ranks = config.pop("ranks", 1)
+    run = config.pop("run", {"epochs": 8, "logdir": None})
     options = {**demo.DEFAULTS, **config}
     save_checkpoint(path, L.Linear(2, in_size=2), epoch=1, iteration=80, config=options,
-                    history={}, partial={}, ranks=ranks)
+                    run=run, history={}, partial={}, ranks=ranks)
 
 
 @pytest.mark.parametrize("config, args, message", [
@@ -278,6 +282,16 @@ def _fake_checkpoint(path, **config):
     ({"lr": float("nan")}, [], "the checkpoint's options are damaged (lr: must be a positive"),
     ({"dtype": "int8"}, [], "the checkpoint's options are damaged (dtype: unknown dtype"),
     ({"early_stop": 0}, [], "the checkpoint's options are damaged (early_stop: must be"),
+    # values of the wrong kind (a string lr reached Adam: a traceback)
+    ({"lr": "0.01"}, [], "the checkpoint's options are damaged (lr: expected a number, "
+                         "got '0.01')"),
+    ({"hidden": 16.0}, [], "(hidden: expected a whole number, got 16.0)"),
+    ({"seed": True}, [], "(seed: expected a whole number, got True)"),
+    ({"early_stop": "2"}, [], "(early_stop: expected a whole number, got '2')"),
+    ({"run": {"epochs": "9"}}, [], "(epochs: expected a whole number, got '9')"),
+    ({"run": {"epochs": 4, "logdir": 3}}, [], "(logdir: expected a folder, got 3)"),
+    ({"run": {"epochs": 1}}, [], "the run has done all its 1 epochs; give a new total, "
+                                 "e.g. --epochs 2"),
     ({}, ["--epochs", "1"], "--epochs 1: the run being resumed has done 1 epochs already; "
                             "give the new total, e.g. --epochs 2"),
 ])
@@ -290,6 +304,21 @@ def test_resume_refuses_a_checkpoint_that_cannot_continue(tmp_path, capsys, conf
     assert info.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_resumed_options_are_the_checked_values(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    _fake_checkpoint(path, lr=1, hidden=16, run={"epochs": 5, "logdir": None})
+    args = demo.make_parser().parse_args(["--resume", str(path)])
+    options = demo._run_options(args, 1)
+    assert options["lr"] == 1.0 and type(options["lr"]) is float
+    assert (options["hidden"], options["epochs"]) == (16, 5)
+    assert options["out"] == str(tmp_path) and options["logdir"] is None
+    args = demo.make_parser().parse_args(["--resume", str(path), "--epochs", "7", "--out",
+                                          str(tmp_path / "o"), "--logdir", "L"])
+    options = demo._run_options(args, 1)  # given again: they win
+    assert (options["epochs"], options["out"], options["logdir"]) == (
+        7, str(tmp_path / "o"), "L")
 
 
 def test_a_new_run_does_not_mix_its_log_with_an_earlier_one(tmp_path, capsys):
@@ -397,6 +426,38 @@ def test_sigterm_leaves_a_checkpoint_that_resumes_exactly(tmp_path, straight):
                     cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     _assert_same_weights(straight, tmp_path / "out" / "mlp_mnist.npz")
+
+
+def test_following_the_printed_resume_command_continues_the_same_run(tmp_path, straight):
+    # (the command left out --epochs, --out and --logdir: following it trained 8 epochs
+    # into ./out and dropped the log)
+    env = _env()
+    shadow = tmp_path / "shadow"  # hide tensorboardX, as above
+    shadow.mkdir()
+    (shadow / "tensorboardX.py").write_text("raise ImportError('hidden by the test')\n")
+    env["PYTHONPATH"] = os.pathsep.join([str(shadow), env["PYTHONPATH"]])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zerograd", "train", *SMALL, "--epochs", "3", "--out",
+         "elsewhere", "--logdir", "logs"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+    try:
+        stdout, stderr = _interrupt(process, signal.SIGINT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, stdout + stderr
+    message = [s for s in stderr.splitlines() if s.startswith("interrupted")][0]
+    command = message.split("resume with: ")[1].split()
+    assert command[:4] == ["python", "-m", "zerograd", "train"]
+    resumed = subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True,
+                             timeout=240, cwd=tmp_path, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "epoch  3" in resumed.stdout and "epoch  4" not in resumed.stdout
+    assert not (tmp_path / "out").exists()
+    _assert_same_weights(straight, tmp_path / "elsewhere" / "mlp_mnist.npz")
+    losses = [r["step"] for r in read_log(tmp_path / "logs") if r["tag"] == "loss/train"]
+    assert losses == [80, 160, 240]
 
 
 def test_a_checkpoint_of_one_process_holds_adam_and_one_rank(tmp_path):

@@ -16,7 +16,7 @@ except ImportError:  # a dev dependency: the rest of the file runs without it
 from zerograd import cuda
 from zerograd.dataloaders import DataLoader, SeqDataLoader
 from zerograd.datasets import Dataset, MNISTSubset, Spiral
-from zerograd.transforms import Compose, Flatten, Normalize, ToFloat
+from zerograd.transforms import Compose, Flatten, Normalize, RandomHorizontalFlip, ToFloat
 
 
 class _Range(Dataset):
@@ -137,13 +137,28 @@ def test_ragged_samples_error():
         next(DataLoader(mixed, batch_size=2))
 
 
-@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, None, "4", np.float64(4)])
-def test_bad_batch_size(batch_size):
-    with pytest.raises(ValueError, match=r"DataLoader: batch_size must be a positive int, "
-                                         r"got .* \(.*\); for example batch_size=32"):
+@pytest.mark.parametrize("batch_size, error", [
+    (0, ValueError), (-1, ValueError),
+    (2.5, TypeError), (True, TypeError), (None, TypeError), ("4", TypeError),
+    (np.float64(4), TypeError),
+])
+def test_bad_batch_size(batch_size, error):
+    # the wrong kind is a TypeError, a size out of range a ValueError, as in the layers
+    with pytest.raises(error, match=r"DataLoader: batch_size must be a positive integer, "
+                                    r"got .*; for example batch_size=32"):
         DataLoader(_Range(), batch_size=batch_size)
-    with pytest.raises(ValueError, match="SeqDataLoader: batch_size must be a positive int"):
+    with pytest.raises(error, match="SeqDataLoader: batch_size must be a positive integer"):
         SeqDataLoader(_Range(), batch_size=batch_size)
+
+
+def test_loaders_and_layers_refuse_a_bad_size_alike():
+    import zerograd.layers as L
+
+    for make in (lambda v: DataLoader(_Range(), batch_size=v), lambda v: L.Linear(v)):
+        with pytest.raises(TypeError, match="must be a positive integer, got '3' \\(str\\)"):
+            make("3")
+        with pytest.raises(ValueError, match="must be a positive integer, got 0"):
+            make(0)
 
 
 class _Empty(Dataset):
@@ -162,10 +177,10 @@ class _Empty(Dataset):
         ({"gpu": 0}, TypeError, "gpu must be True or False"),
         ({"seed": -1}, ValueError, r"DataLoader: seed must be None, a non-negative int or a "
                                    r"numpy.random.Generator, got -1 \(int\); for example"),
-        ({"seed": 0.5}, ValueError, "DataLoader: seed must be"),
-        ({"seed": "42"}, ValueError, "DataLoader: seed must be"),
-        ({"seed": True}, ValueError, "DataLoader: seed must be"),
-        ({"seed": np.random.RandomState(0)}, ValueError, "DataLoader: seed must be"),
+        ({"seed": 0.5}, TypeError, "DataLoader: seed must be"),
+        ({"seed": "42"}, TypeError, "DataLoader: seed must be"),
+        ({"seed": True}, TypeError, "DataLoader: seed must be"),
+        ({"seed": np.random.RandomState(0)}, TypeError, "DataLoader: seed must be"),
         ({"dataset": 3}, TypeError, r"DataLoader: dataset must support len\(\) and integer "
                                     r"indexing .*got int"),
         ({"dataset": {1, 2}}, TypeError, "got set"),
@@ -402,6 +417,75 @@ def _bad_states(good):
         ({**good, "rng": {**rng, "state": {}}}, ValueError, "'rng' is not the state"),
         ({**good, "rng": other_rng}, ValueError, "'rng' is not the state of a PCG64"),
     ]
+
+
+class _Images(Dataset):
+    """Twelve 1x2x3 "images" held as whole arrays (so batches are sliced)."""
+
+    def prepare(self):
+        self.data = np.arange(12 * 6, dtype=np.float32).reshape(12, 1, 2, 3)
+        self.label = np.arange(12)
+
+
+def _flipping(seed, per_sample=False):
+    flip = RandomHorizontalFlip(seed=seed)
+    dataset = (_PerSampleImages if per_sample else _Images)(
+        transform=Compose([ToFloat(), flip]))
+    return dataset, flip
+
+
+class _PerSampleImages(_Images):
+    def __getitem__(self, i):
+        return self.transform(self.data[i]), self.label[i]
+
+
+@pytest.mark.parametrize("through_json", [False, True])
+def test_resume_with_a_random_transform_gives_the_same_batches(through_json):
+    # (the transform's generator was not saved: a resumed run flipped other images)
+    dataset, flip = _flipping(seed=5, per_sample=True)
+    straight = DataLoader(dataset, batch_size=4, seed=3)
+    _take(straight, 1)
+    state = straight.state_dict()
+    assert set(state["transforms"]) == {"transform"}
+    if through_json:
+        state = json.loads(json.dumps({**state, "index": state["index"].tolist()}))
+    rest = [list(straight), list(straight)]
+
+    dataset, flip = _flipping(seed=77, per_sample=True)
+    resumed = DataLoader(dataset, batch_size=4, seed=99)
+    resumed.load_state_dict(state)
+    _assert_same_batches(list(resumed), rest[0])
+    _assert_same_batches(list(resumed), rest[1])
+
+
+def test_a_shards_random_transform_is_found_and_saved():
+    from zerograd.distributed import DatasetShard
+
+    dataset, _ = _flipping(seed=1, per_sample=True)
+    loader = DataLoader(DatasetShard(dataset, [3, 1, 2]), batch_size=2, seed=0)
+    assert set(loader.state_dict()["transforms"]) == {"dataset.transform"}
+    assert "transforms" not in DataLoader(_Range(5), batch_size=2).state_dict()
+
+
+def test_a_state_for_other_transforms_is_refused_and_changes_nothing():
+    source = DataLoader(_flipping(seed=1)[0], batch_size=4, seed=1)
+    next(source)
+    plain = DataLoader(_Images(transform=ToFloat()), batch_size=4, seed=2)
+    with pytest.raises(ValueError, match=r"holds the states of the dataset's random "
+                                         r"transforms \['transform'\], this loader's "
+                                         "dataset has none"):
+        plain.load_state_dict(source.state_dict())
+    dataset, flip = _flipping(seed=2)
+    loader = DataLoader(dataset, batch_size=4, seed=2)
+    flip_before = flip.state_dict()
+    with pytest.raises(ValueError, match="has {'transform': 'Compose'}"):
+        loader.load_state_dict(DataLoader(_Images(), batch_size=4, seed=1).state_dict())
+    bad = source.state_dict()
+    bad["transforms"]["transform"]["1"]["rng"] = {"bit_generator": "MT19937"}
+    before = loader.state_dict()
+    with pytest.raises(ValueError, match="the dataset's transform: RandomHorizontalFlip"):
+        loader.load_state_dict(bad)
+    assert flip.state_dict() == flip_before and loader.state_dict()["rng"] == before["rng"]
 
 
 def test_a_bad_state_changes_nothing():

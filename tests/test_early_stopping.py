@@ -89,3 +89,31 @@ def test_state_round_trips_and_a_bad_state_changes_nothing():
         with pytest.raises(ValueError, match="EarlyStopping.load_state_dict"):
             fresh.load_state_dict(bad)
         assert fresh.patience == 4 and fresh.best is None
+
+
+@pytest.mark.parametrize("change", [
+    dict(patience=7, best="x"),  # valid patience first, then a best that is no number
+    dict(patience=7, best_step=-1),
+    dict(patience=7, stopped="yes"),
+    dict(patience=7, best_weights={"W": "not an array"}),
+    dict(patience=7, extra=1),
+])
+def test_a_bad_state_is_refused_before_any_of_it_is_applied(change):
+    # (patience was assigned, then float("x") raised: a half-loaded stopper)
+    model = _model()
+    source = EarlyStopping(patience=2)
+    _run(source, model, [0.5, 0.4])
+    stopper = EarlyStopping(patience=3)
+    before = stopper.state_dict()
+    with pytest.raises(ValueError, match="EarlyStopping.load_state_dict"):
+        stopper.load_state_dict(dict(source.state_dict(), **change))
+    assert stopper.state_dict() == before
+
+
+def test_an_infinite_best_round_trips():
+    model = _model()
+    stopper = EarlyStopping(patience=2, mode="max")
+    _run(stopper, model, [float("inf")])
+    other = EarlyStopping(patience=2)
+    other.load_state_dict(stopper.state_dict())
+    assert other.best == float("inf") and other.mode == "max"

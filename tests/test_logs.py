@@ -90,6 +90,37 @@ def test_read_log_skips_a_line_being_written_and_junk(tmp_path):
         read_log(tmp_path / "missing")
 
 
+BAD_RECORDS = [
+    '{"tag": "a", "step": "7", "value": 1.0}', '{"tag": "a", "step": 2.5, "value": 1.0}',
+    '{"tag": "a", "step": true, "value": 1.0}', '{"tag": "a", "step": -1, "value": 1.0}',
+    '{"tag": "a", "step": null, "value": 1.0}', '{"tag": "a", "value": 1.0}',
+    '{"tag": "", "step": 1, "value": 1.0}', '{"tag": 3, "step": 1, "value": 1.0}',
+    '{"tag": "a", "step": 1, "value": "x"}', '{"tag": "a", "step": 1}',
+    "[" * 100_000 + "]" * 100_000,
+]
+
+
+def test_records_with_a_bad_step_or_value_are_skipped(tmp_path):
+    good = ['{"tag": "a", "step": 0, "value": 1.0}', '{"tag": "h", "step": 3, "histogram": {}}']
+    (tmp_path / "log.jsonl").write_text("\n".join([good[0], *BAD_RECORDS, good[1]]) + "\n")
+    assert [r["tag"] for r in read_log(tmp_path)] == ["a", "h"]
+
+
+def test_resuming_over_a_log_with_bad_records_drops_only_the_purged_steps(tmp_path):
+    # (a record whose step was not an int made the purge of a resumed run raise TypeError)
+    lines = ['{"tag": "a", "step": 0, "value": 1.0}', *BAD_RECORDS,
+             '{"tag": "a", "step": 5, "value": 2.0}', b"\xff\xfe not UTF-8".decode("latin-1")]
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1") + b'{"tag": "a", "st')
+    with LogWriter(tmp_path, tensorboard=False, purge_step=3) as writer:
+        writer.add_scalar("a", 3.0, 3)
+    text = path.read_bytes().decode("latin-1").split("\n")
+    # the bad lines are kept as they were, step 5 and the cut last line are dropped
+    assert text == [lines[0], *BAD_RECORDS, lines[-1], text[-2], ""]
+    assert [(r["step"], r["value"]) for r in read_log(tmp_path)] == [(0, 1.0), (3, 3.0)]
+    assert [p.name for p in tmp_path.iterdir()] == ["log.jsonl"]  # no temporary left
+
+
 def test_plot_log_draws_one_panel_per_tag_prefix(tmp_path):
     pytest.importorskip("matplotlib")
     with LogWriter(tmp_path, tensorboard=False) as writer:

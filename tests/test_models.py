@@ -39,6 +39,23 @@ def test_sequential_registers_layers_by_position():
         Sequential(L.Linear(2), 3)
 
 
+def test_sequential_shows_its_functions_by_position():
+    # (the functions were left out, and the layers shown as l0, l2: gaps a reader
+    # could not place)
+    model = Sequential(L.Linear(4, in_size=3), F.relu, Sequential(L.Linear(2), F.tanh))
+    assert repr(model) == (
+        "Sequential(\n"
+        "  (0): Linear(in_size=3, out_size=4)\n"
+        "  (1): relu\n"
+        "  (2): Sequential(\n"
+        "    (0): Linear(in_size=None, out_size=2)\n"
+        "    (1): tanh\n"
+        "  )\n"
+        ")"
+    )
+    assert repr(Sequential()) == "Sequential()"
+
+
 def test_mlp_matches_its_definition():
     model = MLP((5, 3))
     x = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)

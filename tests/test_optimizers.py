@@ -425,6 +425,16 @@ def test_bad_hyperparameters_are_refused_at_construction(make, value, name):
         make(value)
 
 
+@pytest.mark.parametrize("value", [10**400, -(10**400)], ids=["10**400", "-10**400"])
+def test_an_int_too_large_for_a_float_is_a_value_error(value):
+    # float(10**400) raises OverflowError: refused as out of range, naming the class
+    with pytest.raises(ValueError, match=r"SGD: lr must be a finite number >= 0, got .*"
+                                         r"\(401 digits\)"):
+        O.SGD(lr=value)
+    with pytest.raises(ValueError, match="Adam: beta1 must be in"):
+        O.Adam(beta1=value)
+
+
 @pytest.mark.parametrize("value", ["0.1", None, True, np.array([0.1])])
 def test_hyperparameters_that_are_not_numbers_are_refused(value):
     with pytest.raises(TypeError, match="lr must be a real number"):
@@ -669,6 +679,66 @@ def test_float16_state_survives_save_and_load_exactly(tmp_path):
         np.testing.assert_array_equal(p.data, e)
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_float16_training_resumes_exactly_for_every_optimizer(name, tmp_path):
+    # SGD keeps no state of its own: its float32 master weights used to be left out of
+    # state_dict(), so the resumed run restarted from the float16 weights, rounded.
+    make, _ = CASES[name]
+
+    def run(n, params, optimizer):
+        for _ in range(n):
+            for p in params:
+                p.cleargrad()
+            _loss(*params).backward()
+            optimizer.update()
+
+    params = _params(np, np.float16)
+    optimizer = make().setup(params)
+    run(6, params, optimizer)
+    expected = [p.data.copy() for p in params]
+
+    params = _params(np, np.float16)
+    optimizer = make().setup(params)
+    run(3, params, optimizer)
+    assert {"param/0/master", "param/1/master"} <= set(optimizer.state_dict())
+    optimizer.save(tmp_path / "opt.npz")
+    params = [Parameter(p.data.copy()) for p in params]  # the float16 weights, reloaded
+    optimizer = make().setup(params)
+    optimizer.load(tmp_path / "opt.npz")
+    run(3, params, optimizer)
+    for p, e in zip(params, expected):
+        np.testing.assert_array_equal(p.data, e)
+
+
+def test_a_master_made_before_any_state_loads_back():
+    w = Parameter(np.array([1.0, 2.0], dtype=np.float16))
+    optimizer = O.Adam().setup([w])
+    optimizer.master_of(w)  # a master copy, no moments yet
+    assert sorted(optimizer.state_dict()) == sorted(
+        ["t", "param/0/master", *(f"hyper/{h}" for h in O.Adam.hyperparams)])
+    fresh = O.Adam().setup([w])
+    fresh.load_state_dict(optimizer.state_dict())
+    w.grad = Parameter(np.ones(2, dtype=np.float16))
+    fresh.update()  # the moments are made at the first update, as usual
+    assert fresh.state_of(w)["step"] == 1
+
+
+def test_check_then_apply_is_load_state_dict_and_check_changes_nothing():
+    params = _params()
+    optimizer = O.Adam(alpha=0.01).setup(params)
+    _step(optimizer, params)
+    state = optimizer.state_dict()
+    other = O.Adam(alpha=0.5).setup(_params())
+    plan = other.check_state_dict(state)
+    assert other.t == 0 and other.alpha == 0.5  # checking changed nothing
+    other.apply_state_dict(plan)
+    assert other.t == 1 and other.alpha == 0.01
+    for key, value in other.state_dict().items():
+        np.testing.assert_array_equal(value, state[key])
+    state["param/0/m"][...] = 7.0  # the loaded state does not alias the dict it came from
+    assert not (other.state_dict()["param/0/m"] == 7.0).any()
+
+
 def test_clip_grad_on_float16_gradients_does_not_overflow():
     w = Parameter(np.zeros(4, dtype=np.float16))
     w.grad = Parameter(np.full(4, 300.0, dtype=np.float16))  # 300^2 overflows float16
@@ -713,6 +783,52 @@ def test_schedule_load_refuses_bad_states_and_changes_nothing(change, message):
     with pytest.raises(ValueError, match=message):
         schedule.load_state_dict(change(O.StepDecay(O.SGD(lr=2.0), 3).state_dict()))
     assert schedule.state_dict() == before and optimizer.lr == 1.0
+
+
+@pytest.mark.parametrize("make, state", [
+    # each value is valid, but the rate at the saved position is not
+    (lambda o: O.StepDecay(o, 1, gamma=0.5),
+     {"type": "StepDecay", "last_step": 5, "base_lr": 1e308, "step_size": 1, "gamma": 10.0}),
+    (lambda o: O.ExponentialDecay(o, gamma=0.5),
+     {"type": "ExponentialDecay", "last_step": 400, "base_lr": 1.0, "gamma": 10.0}),
+    (lambda o: O.LinearWarmup(o, 2, after=O.StepDecay(o, 1)),
+     {"type": "LinearWarmup", "last_step": 9, "base_lr": 1.0, "warmup_steps": 2,
+      "after": {"type": "StepDecay", "last_step": 0, "base_lr": 1e308, "step_size": 1,
+                "gamma": 10.0}}),
+])
+def test_a_state_giving_an_invalid_rate_is_refused_and_changes_nothing(make, state):
+    optimizer = O.SGD(lr=0.1)
+    schedule = make(optimizer)
+    before, lr = schedule.state_dict(), optimizer.lr
+    with pytest.raises(ValueError, match=r"load_state_dict: step \d+ gives the rate inf, "
+                                         "which SGD refuses"):
+        schedule.load_state_dict(state)
+    assert schedule.state_dict() == before and optimizer.lr == lr
+
+
+@pytest.mark.parametrize("make", [
+    lambda o: O.ExponentialDecay(o, gamma=10.0),  # gamma**step overflows (OverflowError)
+    lambda o: O.StepDecay(o, 1, gamma=10.0, base_lr=1e306),  # the product is inf
+])
+def test_a_step_whose_rate_overflows_is_refused_and_changes_nothing(make):
+    optimizer = O.SGD(lr=1.0)
+    schedule = make(optimizer)
+    schedule.last_step = 307 if isinstance(schedule, O.ExponentialDecay) else 1
+    schedule.step()  # a long run: the rate is near the largest float
+    step, lr = schedule.last_step, optimizer.lr
+    with pytest.raises(ValueError, match=f"step {step + 1} gives the rate inf"):
+        schedule.step()
+    assert schedule.last_step == step and optimizer.lr == lr
+
+
+def test_a_schedule_over_a_wrapped_optimizer_checks_its_rate_as_the_optimizer_does():
+    from zerograd.distributed import DistributedOptimizer
+
+    optimizer = DistributedOptimizer(O.Adam(alpha=1.0).setup(_params()))
+    schedule = O.StepDecay(optimizer, 1, gamma=1e200)
+    schedule.step()
+    with pytest.raises(ValueError, match="which Adam refuses"):
+        schedule.step()
 
 
 def test_warmup_load_needs_the_same_shape_of_schedules():

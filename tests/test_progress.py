@@ -2,6 +2,7 @@
 
 import io
 
+import numpy as np
 import pytest
 
 from zerograd.progress import Progress, progress
@@ -105,10 +106,28 @@ def test_the_wrapper_reports_even_when_the_loop_stops_early():
     assert list(progress(iter([5, 6]), file=io.StringIO())) == [5, 6]  # no len: no total
 
 
-@pytest.mark.parametrize("kwargs", [{"total": -1}, {"total": "10"}, {"interval": -1.0}])
-def test_bad_arguments(kwargs):
-    with pytest.raises(ValueError, match="Progress"):
+@pytest.mark.parametrize("kwargs, error", [
+    ({"total": -1}, ValueError), ({"total": float("inf")}, ValueError),
+    ({"total": float("nan")}, ValueError), ({"interval": -1.0}, ValueError),
+    ({"total": "10"}, TypeError), ({"total": True}, TypeError),
+])
+def test_bad_arguments(kwargs, error):
+    with pytest.raises(error, match="Progress: (total|interval) must be"):
         Progress(**{"total": 3, **kwargs})
+
+
+def test_an_infinite_total_is_refused_with_a_hint():
+    # (it used to be accepted, and its first report raised OverflowError)
+    with pytest.raises(ValueError, match="None when the total is not known"):
+        Progress(total=float("inf"), file=io.StringIO(), tty=False, interval=0).update()
+
+
+@pytest.mark.parametrize("total", [np.int64(5), np.int32(5), np.float64(5.0), 5.0])
+def test_a_numpy_or_float_total_is_a_total(total):
+    out = io.StringIO()
+    bar = Progress(total, desc="work", file=out, tty=False, interval=0)
+    bar.update()
+    assert out.getvalue().startswith("work: 1/5 it (20%)")
 
 
 def test_a_closed_or_odd_file_counts_as_no_terminal():

@@ -24,6 +24,7 @@ from zerograd.transforms import (
     ToFloat,
     ToInt,
     ToPIL,
+    is_stateful,
 )
 
 
@@ -115,8 +116,37 @@ def test_random_horizontal_flip_arrays():
     firsts = [flip(x)[0, 0, 0] for _ in range(20)]
     assert firsts == [again(x)[0, 0, 0] for _ in range(20)]  # reproducible by seed
     assert set(firsts) == {0, 2}  # flipped sometimes, not always
-    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"RandomHorizontalFlip: p must be in \[0, 1\], got 1.5"):
         RandomHorizontalFlip(p=1.5)
+
+
+def test_random_transforms_keep_their_state_for_exact_resumes():
+    x = np.arange(6).reshape(1, 2, 3)
+    flip = Compose([Flatten(), RandomHorizontalFlip(seed=3)])
+    _ = [flip(x) for _ in range(5)]
+    state = flip.state_dict()
+    assert set(state) == {"1"} and set(state["1"]) == {"rng"}
+    after = [flip(x)[0] for _ in range(20)]
+    other = Compose([Flatten(), RandomHorizontalFlip(seed=4)])
+    other.load_state_dict(state)
+    assert [other(x)[0] for _ in range(20)] == after
+    assert is_stateful(flip) and not is_stateful(Compose([Flatten()]))
+    assert not is_stateful(Flatten())
+
+
+@pytest.mark.parametrize("state, match", [
+    ({}, r"expected the states of the transforms at \['1'\] \(RandomHorizontalFlip\)"),
+    ({"1": {}}, r"RandomHorizontalFlip.load_state_dict: expected \{'rng'"),
+    ({"1": {"rng": {"bit_generator": "PCG64"}}}, "'rng' is not the state of a PCG64"),
+    ({"1": {"rng": np.random.Generator(np.random.MT19937(0)).bit_generator.state}},
+     "is not the state of a PCG64"),
+])
+def test_a_bad_transform_state_changes_nothing(state, match):
+    flip = Compose([Flatten(), RandomHorizontalFlip(seed=3)])
+    before = flip.state_dict()
+    with pytest.raises(ValueError, match=match):
+        flip.load_state_dict(state)
+    assert flip.state_dict() == before
 
 
 # --- image transforms (Pillow) -------------------------------------------------------
@@ -196,58 +226,70 @@ def test_image_pipeline(Image):
 
 
 @pytest.mark.parametrize(
-    "make, match",
+    "error, make, match",
     [
-        (lambda: Normalize(0, 0), r"Normalize: std must be positive .*got 0 .*divides by zero"),
-        (lambda: Normalize(0.5, [1.0, 0.0, 1.0]), "Normalize: std must be positive"),
-        (lambda: Normalize(0, -1.0), "Normalize: std must be positive"),
-        (lambda: Normalize(float("nan"), 1), "Normalize: mean must be a number or a sequence"),
-        (lambda: Normalize(0, float("inf")), "Normalize: std must be a number or a sequence"),
-        (lambda: Normalize("0", 1), "Normalize: mean must be a number"),
-        (lambda: Normalize(None, 1), "Normalize: mean must be a number"),
-        (lambda: Normalize(True, 1), "Normalize: mean must be a number"),
-        (lambda: Normalize(1j, 1), "Normalize: mean must be a number"),
-        (lambda: Normalize([], 1), "Normalize: mean must be a number"),
-        (lambda: Normalize([[0, 1], [2, 3]], 1), "Normalize: mean must be a number"),
-        (lambda: Normalize([0, [1, 2]], 1), "Normalize: mean must be a number"),
-        (lambda: Normalize([0, 1, 2], [1, 2]), "mean has 3 per-channel values and std 2"),
-        (lambda: AsType("float99"), r"AsType: dtype must be a NumPy numeric or bool dtype"),
-        (lambda: AsType(object), "AsType: dtype must be"),
-        (lambda: AsType(str), "AsType: dtype must be"),
-        (lambda: AsType(None), "AsType: dtype must be"),
-        (lambda: ToFloat(np.int32), r"ToFloat: dtype must be a floating dtype"),
-        (lambda: ToFloat("int8"), "ToFloat: dtype must be a floating dtype"),
-        (lambda: ToInt(np.float32), r"ToInt: dtype must be an integer dtype"),
-        (lambda: ToInt(bool), "ToInt: dtype must be an integer dtype"),
-        (lambda: ToArray("x"), "ToArray: dtype must be a NumPy numeric dtype"),
-        (lambda: Compose(Flatten()), r"Compose: transforms must be a list .*Compose\(\[t\]\)"),
-        (lambda: Compose("abc"), "Compose: transforms must be a list"),
-        (lambda: Compose(3), "Compose: transforms must be a list"),
-        (lambda: Compose([Flatten(), 3]), r"Compose: transforms\[1\] must be callable"),
-        (lambda: Convert(""), "Convert: mode must be a Pillow image mode"),
-        (lambda: Convert(3), "Convert: mode must be a Pillow image mode"),
-        (lambda: Resize(0), r"Resize: size must be a positive int or a \(width, height\) pair"),
-        (lambda: Resize(-2), "Resize: size must be a positive int"),
-        (lambda: Resize((2.5, 3)), "Resize: size must be a positive int"),
-        (lambda: Resize((2, 3, 4)), "Resize: size must be a positive int"),
-        (lambda: Resize(True), "Resize: size must be a positive int"),
-        (lambda: Resize(4, mode=9), "Resize: mode must be None or a PIL.Image.Resampling"),
-        (lambda: Resize(4, mode="bilinear"), "Resize: mode must be None"),
-        (lambda: CenterCrop((0, 3)), "CenterCrop: size must be a positive int"),
-        (lambda: CenterCrop(None), "CenterCrop: size must be a positive int"),
-        (lambda: RandomHorizontalFlip(-0.1), "RandomHorizontalFlip: p must be a probability"),
-        (lambda: RandomHorizontalFlip(float("nan")), "RandomHorizontalFlip: p must be"),
-        (lambda: RandomHorizontalFlip("0.5"), "RandomHorizontalFlip: p must be"),
-        (lambda: RandomHorizontalFlip(True), "RandomHorizontalFlip: p must be"),
-        (lambda: RandomHorizontalFlip(seed=-1), r"RandomHorizontalFlip: seed must be None, a "
+        (ValueError, lambda: Normalize(0, 0),
+          r"Normalize: std must be positive .*got 0 .*divides by zero"),
+        (ValueError, lambda: Normalize(0.5, [1.0, 0.0, 1.0]), "Normalize: std must be positive"),
+        (ValueError, lambda: Normalize(0, -1.0), "Normalize: std must be positive"),
+        (ValueError, lambda: Normalize(float("nan"), 1),
+          "Normalize: mean must be a number or a sequence"),
+        (ValueError, lambda: Normalize(0, float("inf")),
+          "Normalize: std must be a number or a sequence"),
+        (TypeError, lambda: Normalize("0", 1), "Normalize: mean must be a number"),
+        (TypeError, lambda: Normalize(None, 1), "Normalize: mean must be a number"),
+        (TypeError, lambda: Normalize(True, 1), "Normalize: mean must be a number"),
+        (TypeError, lambda: Normalize(1j, 1), "Normalize: mean must be a number"),
+        (ValueError, lambda: Normalize([], 1), "Normalize: mean must be a number"),
+        (ValueError, lambda: Normalize([[0, 1], [2, 3]], 1), "Normalize: mean must be a number"),
+        (ValueError, lambda: Normalize([0, [1, 2]], 1), "Normalize: mean must be a number"),
+        (ValueError, lambda: Normalize([0, 1, 2], [1, 2]),
+          "mean has 3 per-channel values and std 2"),
+        (TypeError, lambda: AsType("float99"),
+          r"AsType: dtype must be a NumPy numeric or bool dtype"),
+        (ValueError, lambda: AsType(object), "AsType: dtype must be"),
+        (ValueError, lambda: AsType(str), "AsType: dtype must be"),
+        (TypeError, lambda: AsType(None), "AsType: dtype must be"),
+        (ValueError, lambda: ToFloat(np.int32), r"ToFloat: dtype must be a floating dtype"),
+        (ValueError, lambda: ToFloat("int8"), "ToFloat: dtype must be a floating dtype"),
+        (ValueError, lambda: ToInt(np.float32), r"ToInt: dtype must be an integer dtype"),
+        (ValueError, lambda: ToInt(bool), "ToInt: dtype must be an integer dtype"),
+        (TypeError, lambda: ToArray("x"), "ToArray: dtype must be a NumPy numeric dtype"),
+        (TypeError, lambda: Compose(Flatten()),
+          r"Compose: transforms must be a list .*Compose\(\[t\]\)"),
+        (TypeError, lambda: Compose("abc"), "Compose: transforms must be a list"),
+        (TypeError, lambda: Compose(3), "Compose: transforms must be a list"),
+        (TypeError, lambda: Compose([Flatten(), 3]), r"Compose: transforms\[1\] must be callable"),
+        (ValueError, lambda: Convert(""), "Convert: mode must be a Pillow image mode"),
+        (TypeError, lambda: Convert(3), "Convert: mode must be a Pillow image mode"),
+        (ValueError, lambda: Resize(0),
+          r"Resize: size must be a positive int or a \(width, height\) pair"),
+        (ValueError, lambda: Resize(-2), "Resize: size must be a positive int"),
+        (TypeError, lambda: Resize((2.5, 3)), "Resize: size must be a positive int"),
+        (TypeError, lambda: Resize((2, 3, 4)), "Resize: size must be a positive int"),
+        (TypeError, lambda: Resize(True), "Resize: size must be a positive int"),
+        (ValueError, lambda: Resize(4, mode=9),
+          "Resize: mode must be None or a PIL.Image.Resampling"),
+        (TypeError, lambda: Resize(4, mode="bilinear"), "Resize: mode must be None"),
+        (ValueError, lambda: CenterCrop((0, 3)), "CenterCrop: size must be a positive int"),
+        (TypeError, lambda: CenterCrop(None), "CenterCrop: size must be a positive int"),
+        (ValueError, lambda: RandomHorizontalFlip(-0.1),
+          r"RandomHorizontalFlip: p must be in \[0, 1\], got -0.1 \(the probability of a flip\)"),
+        (ValueError, lambda: RandomHorizontalFlip(float("nan")),
+          "RandomHorizontalFlip: p must be"),
+        (TypeError, lambda: RandomHorizontalFlip("0.5"), "RandomHorizontalFlip: p must be"),
+        (TypeError, lambda: RandomHorizontalFlip(True), "RandomHorizontalFlip: p must be"),
+        (ValueError, lambda: RandomHorizontalFlip(seed=-1),
+          r"RandomHorizontalFlip: seed must be None, a "
                                                 r"non-negative int .*got -1 \(int\)"),
-        (lambda: RandomHorizontalFlip(seed=1.5), "RandomHorizontalFlip: seed must be"),
-        (lambda: RandomHorizontalFlip(seed=np.random.RandomState(0)),
+        (TypeError, lambda: RandomHorizontalFlip(seed=1.5), "RandomHorizontalFlip: seed must be"),
+        (TypeError, lambda: RandomHorizontalFlip(seed=np.random.RandomState(0)),
          "RandomHorizontalFlip: seed must be"),
     ],
 )
-def test_bad_constructor_arguments_are_refused(make, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_constructor_arguments_are_refused(error, make, match):
+    # a TypeError for a value of the wrong kind, a ValueError for one out of range
+    with pytest.raises(error, match=match):
         make()
 
 

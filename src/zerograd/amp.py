@@ -25,6 +25,10 @@ A training step in float16:
         scaler.backward(loss)                 # backward of loss * scale
         scaler.step(optimizer)                # unscale, check, update (or skip)
 
+Data-parallel, the same loop takes a ``DistributedOptimizer``: ``scaler.step`` averages
+the scaled gradients over the ranks before it checks them, so every rank skips the
+same steps.
+
 Example:
     >>> import numpy as np
     >>> from zerograd import Parameter, optimizers
@@ -47,9 +51,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from zerograd import _checks
 from zerograd.core import Variable
 from zerograd.cuda import get_array_module
-from zerograd.optimizers import check_count, check_real
 
 __all__ = ["LossScaler"]
 
@@ -65,7 +69,15 @@ class LossScaler:
 
     When the loss itself is float16, the scale is kept at most 2**15 (the seed of the
     backward pass, ``scale``, must be finite in float16); compute the loss in float32 to
-    allow more.
+    allow more. A ``min_scale`` above 2**15 cannot be kept then: ``backward`` refuses
+    such a loss.
+
+    A step is ``backward(loss)``, then ``step(optimizer)``; to work on the true
+    gradients in between (clip them, log their norm), call ``unscale(optimizer)``
+    first: ``step`` then updates without dividing them again. With a
+    :class:`~zerograd.distributed.DistributedOptimizer`, the (scaled) gradients are
+    averaged over the ranks before they are checked for overflow, so that every rank
+    takes, or skips, the same steps.
 
     Args:
         scale: the initial (or fixed) scale, a finite number > 0.
@@ -85,18 +97,19 @@ class LossScaler:
                  growth_interval: int = 1000, min_scale: float = 1.0,
                  max_scale: float = 2.0**24):
         name = "LossScaler"
-        self.scale = check_real(name, "scale", scale, "positive")
-        self.dynamic = bool(dynamic)
-        self.growth_factor = check_real(name, "growth_factor", growth_factor, "positive")
+        self.scale = _checks.real(name, "scale", scale, "positive")
+        self.dynamic = _checks.flag(name, "dynamic", dynamic)
+        self.growth_factor = _checks.real(name, "growth_factor", growth_factor, "positive")
         if self.growth_factor <= 1:
             raise ValueError(f"{name}: growth_factor must be > 1, got {growth_factor!r}")
-        self.backoff_factor = check_real(name, "backoff_factor", backoff_factor, "positive")
+        self.backoff_factor = _checks.real(name, "backoff_factor", backoff_factor,
+                                           "positive")
         if self.backoff_factor >= 1:
             raise ValueError(f"{name}: backoff_factor must be in (0, 1), got "
                              f"{backoff_factor!r}")
-        self.growth_interval = check_count(name, "growth_interval", growth_interval, 1)
-        self.min_scale = check_real(name, "min_scale", min_scale, "positive")
-        self.max_scale = check_real(name, "max_scale", max_scale, "positive")
+        self.growth_interval = _checks.count(name, "growth_interval", growth_interval, 1)
+        self.min_scale = _checks.real(name, "min_scale", min_scale, "positive")
+        self.max_scale = _checks.real(name, "max_scale", max_scale, "positive")
         if not self.min_scale <= self.scale <= self.max_scale:
             raise ValueError(
                 f"{name}: scale {scale!r} is outside [min_scale, max_scale] = "
@@ -104,13 +117,17 @@ class LossScaler:
             )
         self.good_steps = 0
         self.skipped = 0
+        # What unscale() found since the last backward (None: not called): step() then
+        # uses it instead of dividing the gradients a second time.
+        self._unscaled: bool | None = None
 
     def backward(self, loss: Variable, **kwargs) -> None:
         """Run ``loss.backward(**kwargs)`` for ``loss * scale``: the gradients come out
         multiplied by the scale (the loss's value itself is not changed).
 
         Raises:
-            ValueError: when ``loss`` is not a single value.
+            ValueError: when ``loss`` is not a single value, or is float16 while
+                ``min_scale`` is above 2**15, the largest scale float16 can seed.
         """
         if loss.size != 1:
             raise ValueError(
@@ -120,15 +137,46 @@ class LossScaler:
         dtype = loss.dtype
         if dtype.kind == "f":
             # the largest power of two that is finite in the loss's dtype
-            self.scale = min(self.scale, 2.0 ** (np.finfo(dtype).maxexp - 1))
+            cap = 2.0 ** (np.finfo(dtype).maxexp - 1)
+            if cap < self.min_scale:
+                raise ValueError(
+                    f"LossScaler.backward: the loss is {dtype}, which holds scales up to "
+                    f"{cap:g}, but min_scale is {self.min_scale:g}; compute the loss in "
+                    f"float32, or make the scaler with min_scale <= {cap:g}"
+                )
+            self.scale = min(self.scale, cap)
         xp = get_array_module(loss.data)
         loss.grad = Variable(xp.full(loss.shape, self.scale, dtype=dtype))
         loss.backward(**kwargs)
+        self._unscaled = None
 
-    def unscale(self, optimizer) -> bool:
+    def unscale(self, optimizer, weight: float | None = None) -> bool:
         """Divide the gradients of the optimizer's parameters by the scale, in float32
         (float64 gradients stay float64); False, and nothing changed, when any
-        gradient holds an Inf or NaN."""
+        gradient holds an Inf or NaN.
+
+        With a :class:`~zerograd.distributed.DistributedOptimizer` the gradients are
+        first averaged over the ranks (``weight``: this rank's weight, as in its
+        ``update``), so every rank finds the same answer. :meth:`step` after it does
+        not divide the gradients again.
+
+        Raises:
+            RuntimeError: when the optimizer has no target, or the gradients were
+                unscaled already since the last :meth:`backward` (dividing them twice
+                would be wrong silently).
+        """
+        if self._unscaled is not None:
+            raise RuntimeError(
+                "LossScaler.unscale: the gradients were unscaled already since the last "
+                "backward; call step(optimizer), which will not divide them again"
+            )
+        allreduce, _ = _parts(optimizer, weight)
+        if allreduce is not None:
+            allreduce(weight)
+        self._unscaled = self._divide(optimizer)
+        return self._unscaled
+
+    def _divide(self, optimizer) -> bool:
         params = [p for p in optimizer.target.params() if p.grad is not None]
         inverse = 1.0 / self.scale
         grads = []
@@ -144,15 +192,25 @@ class LossScaler:
             param.grad = Variable(g)
         return True
 
-    def step(self, optimizer) -> bool:
-        """Unscale the gradients and run ``optimizer.update()``, or skip the update when
-        a gradient overflowed; then adapt the scale. Returns whether it updated."""
-        if optimizer.target is None:
-            raise RuntimeError("LossScaler.step: the optimizer has no target; call "
-                               "optimizer.setup(model) first")
-        ok = self.unscale(optimizer)
+    def step(self, optimizer, weight: float | None = None) -> bool:
+        """Unscale the gradients (unless :meth:`unscale` did since the last backward)
+        and update, or skip the update when a gradient overflowed; then adapt the
+        scale. Returns whether it updated.
+
+        ``optimizer`` may be a :class:`~zerograd.distributed.DistributedOptimizer`: the
+        scaled gradients are averaged over the ranks first (``weight`` as in its
+        ``update``), then checked, unscaled and used by the optimizer it wraps, so that
+        every rank skips the same steps.
+
+        Raises:
+            RuntimeError: when the optimizer has no target.
+        """
+        _, local = _parts(optimizer, weight)
+        if self._unscaled is None:
+            self.unscale(optimizer, weight)
+        ok, self._unscaled = self._unscaled, None
         if ok:
-            optimizer.update()
+            local.update()  # (the gradients are averaged already)
         else:
             self.skipped += 1
         if self.dynamic:
@@ -185,18 +243,49 @@ class LossScaler:
         Raises:
             ValueError: on a missing or invalid entry.
         """
+        self.apply_state_dict(self.check_state_dict(state))
+
+    def check_state_dict(self, state: Mapping) -> LossScaler:
+        """The first half of :meth:`load_state_dict`: check ``state``; return the plan
+        for :meth:`apply_state_dict`."""
+        where = "LossScaler.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{where}: expected a dict, got {type(state).__name__}")
         try:
             probe = LossScaler(state["scale"], state["dynamic"], state["growth_factor"],
                                state["backoff_factor"], state["growth_interval"],
                                state["min_scale"], state["max_scale"])
-            probe.good_steps = check_count("LossScaler", "good_steps", state["good_steps"], 0)
-            probe.skipped = check_count("LossScaler", "skipped", state["skipped"], 0)
+            probe.good_steps = _checks.count("LossScaler", "good_steps",
+                                             state["good_steps"], 0)
+            probe.skipped = _checks.count("LossScaler", "skipped", state["skipped"], 0)
         except KeyError as e:
-            raise ValueError(f"LossScaler.load_state_dict: missing {e} in the state") from None
+            raise ValueError(f"{where}: missing {e} in the state") from None
         except (TypeError, ValueError) as e:
-            raise ValueError(f"LossScaler.load_state_dict: {e}") from None
-        self.__dict__.update(probe.__dict__)
+            raise ValueError(f"{where}: {e}") from None
+        unknown = sorted(set(state) - {"scale", "good_steps", "skipped", *self._SETTINGS})
+        if unknown:
+            raise ValueError(f"{where}: unexpected keys {unknown}")
+        return probe
+
+    def apply_state_dict(self, plan: LossScaler) -> None:
+        """The second half of :meth:`load_state_dict` (it cannot fail)."""
+        self.__dict__.update(plan.__dict__)
 
     def __repr__(self) -> str:
         kind = "dynamic" if self.dynamic else "static"
         return f"LossScaler(scale={self.scale:g}, {kind}, skipped={self.skipped})"
+
+
+def _parts(optimizer, weight) -> tuple:
+    """``(allreduce, local)``: the function that averages the gradients over the ranks
+    (None for a plain optimizer) and the optimizer that updates."""
+    if getattr(optimizer, "target", None) is None:
+        raise RuntimeError("LossScaler: the optimizer has no target; call "
+                           "optimizer.setup(model) first")
+    allreduce = getattr(optimizer, "allreduce_grads", None)
+    if allreduce is None:
+        if weight is not None:
+            raise ValueError("LossScaler: weight is a rank's weight in the average of a "
+                             "DistributedOptimizer; a plain optimizer takes none")
+        return None, optimizer
+    return allreduce, optimizer.__wrapped__

@@ -8,7 +8,8 @@
   :meth:`Optimizer.state_dict`), and its learning-rate schedule's position and settings;
 - zerograd's random generators (initial weights, dropout masks: see
   :func:`zerograd.random.get_state`);
-- each data loader's position in its epoch, its order and its shuffling generator;
+- each data loader's position in its epoch, its order, its shuffling generator and
+  the generators of its dataset's random transforms;
 - the state of any other object with ``state_dict()``/``load_state_dict()`` (a loss
   scaler, early stopping), given as ``extras``;
 - the epoch and iteration, and any values of your own.
@@ -25,9 +26,20 @@ are turned into Python numbers); they come back as JSON gives them (tuples as li
 
 :func:`load_checkpoint` reads the whole file and checks every part against the
 objects it is given (names, shapes and dtypes of the weights, the optimizer's kind and
-state, the schedule's kind, each loader's dataset size and batch count, the random
-state) before it changes any of them: a damaged, truncated or mismatched file raises a
-``ValueError`` that says what does not match, and leaves everything as it was.
+state, the schedule's kind and the rate it gives, each loader's dataset size, batch
+count and transforms, the extras' states) before it changes any of them: a damaged,
+truncated or mismatched file raises a ``ValueError`` that says what does not match,
+and leaves everything as it was.
+
+One protocol makes this a transaction. Every object a checkpoint restores (``Layer``,
+``Optimizer``, the schedules, ``LossScaler``, ``EarlyStopping``, ``DataLoader``, the
+random transforms) loads in two steps: ``plan = obj.check_state_dict(state)`` checks
+everything and changes nothing (a ``ValueError`` otherwise), and
+``obj.apply_state_dict(plan)`` cannot fail; ``load_state_dict(state)`` is the two in
+turn. :func:`load_checkpoint` checks every part, then applies them all. An object of
+your own may implement the two methods to take part; one that has only
+``load_state_dict`` is loaded after every check passed and is restored from its
+former ``state_dict()`` if it raises (see :func:`load_checkpoint`).
 
 Example:
     >>> import os, tempfile
@@ -46,6 +58,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -57,7 +70,8 @@ import numpy as np
 from zerograd import cuda
 from zerograd import random as zrandom
 from zerograd.core import Parameter
-from zerograd.utils.io import NotAnArchiveError, load_arrays, save_arrays
+from zerograd.optimizers import _unwrapped
+from zerograd.utils.io import read_arrays, save_arrays
 
 __all__ = ["save_checkpoint", "load_checkpoint", "checkpoint_info"]
 
@@ -113,7 +127,8 @@ def save_checkpoint(path: str | os.PathLike, model, optimizer=None, *, schedule=
     for key, array in model.state_dict().items():
         arrays[f"model/{key}"] = cuda.as_numpy(array)
     if optimizer is not None:
-        header["optimizer"] = {"type": type(optimizer).__name__}
+        # the optimizer a DistributedOptimizer wraps: both load each other's checkpoints
+        header["optimizer"] = {"type": type(_unwrapped(optimizer)).__name__}
         for key, array in optimizer.state_dict().items():
             arrays[f"optimizer/{key}"] = np.asarray(array)
     if schedule is not None:
@@ -212,22 +227,13 @@ def _decode(obj: Any, arrays: Mapping) -> Any:
 # =========================================================================================
 # Loading
 # =========================================================================================
-def _read(path: str | os.PathLike) -> tuple[dict, dict]:
-    """The header and the arrays of the checkpoint at ``path``."""
+def _read(path: str | os.PathLike, header_only: bool = False) -> tuple[dict, dict]:
+    """The header and the arrays of the checkpoint at ``path`` (only the header, with
+    ``header_only``: the rest of the file is not read)."""
     path = os.fspath(path)
-    try:
-        arrays = load_arrays(path)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except NotAnArchiveError:
-        raise ValueError(
-            f"load_checkpoint: {path!r} holds a single array (.npy), not a checkpoint"
-        ) from None
-    except Exception as e:
-        raise ValueError(
-            f"load_checkpoint: cannot read {path!r} ({type(e).__name__}: {e}); the file "
-            "is empty, truncated or corrupt, or not a checkpoint"
-        ) from e
+    arrays = read_arrays(path, "load_checkpoint",
+                         "it is not a checkpoint written by save_checkpoint",
+                         names=[HEADER] if header_only else None)
     raw = arrays.pop(HEADER, None)
     if raw is None:
         raise ValueError(
@@ -239,6 +245,9 @@ def _read(path: str | os.PathLike) -> tuple[dict, dict]:
         header = json.loads(np.asarray(raw, dtype=np.uint8).tobytes().decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"load_checkpoint: {path!r} has a damaged header ({e})") from None
+    except RecursionError:
+        raise ValueError(f"load_checkpoint: {path!r} has a damaged header (it nests too "
+                         "deeply to be read)") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError(f"load_checkpoint: {path!r} is not a zerograd checkpoint")
     version = header.get("version")
@@ -258,6 +267,8 @@ def _read(path: str | os.PathLike) -> tuple[dict, dict]:
 def checkpoint_info(path: str | os.PathLike) -> dict:
     """What the checkpoint at ``path`` holds, without loading it into anything.
 
+    Only the header is read (not the weights), so this is quick for any size of model.
+
     Returns:
         ``{"epoch", "iteration", "values", "model", "optimizer", "schedule",
         "loaders", "extras", "zerograd"}``: the counts, your values, the class names of
@@ -267,12 +278,17 @@ def checkpoint_info(path: str | os.PathLike) -> dict:
     Raises:
         ValueError: when the file is damaged or not a checkpoint.
     """
-    header, _ = _read(path)
+    header, _ = _read(path, header_only=True)
     schedule = header.get("schedule")
+    try:
+        values = _decode(header["values"], {})
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"load_checkpoint: {os.fspath(path)!r} has a damaged header "
+                         f"(values: {e})") from None
     return {
         "epoch": header["epoch"],
         "iteration": header["iteration"],
-        "values": header["values"],
+        "values": values,
         "model": header["model"].get("type"),
         "optimizer": (header.get("optimizer") or {}).get("type"),
         "schedule": schedule.get("type") if isinstance(schedule, dict) else None,
@@ -293,10 +309,18 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer=None, *, schedule=
     the file; parts you do not pass are left out (``load_checkpoint(path, model)``
     restores only the weights, and the random state unless ``restore_random=False``).
 
+    Loading is one transaction: every part is checked first (each object's
+    ``check_state_dict``), and only when all fit is each applied
+    (``apply_state_dict``, which cannot fail). An extra (or a loader) that has only
+    ``load_state_dict`` (an object of your own) is loaded after every check passed and
+    before anything else changes; if it raises, those loaded so far, itself included,
+    are given back the ``state_dict()`` they had, and the random state is restored.
+
     Args:
         path: the checkpoint file.
         model: receives the weights (names, shapes and dtypes must match).
-        optimizer: receives its state (the same kind of optimizer).
+        optimizer: receives its state (the same kind of optimizer; a
+            ``DistributedOptimizer`` counts as the optimizer it wraps).
         schedule: receives its position and settings (the same kind of schedule).
         loaders: the loaders, named as when saving (a dict, or a list in order).
         extras: the other objects, named as when saving.
@@ -316,48 +340,51 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer=None, *, schedule=
     def fail(part: str, error: Exception) -> ValueError:
         return ValueError(f"{where} does not fit {part}; nothing was loaded:\n{error}")
 
+    plans = []  # (apply_state_dict, plan): applied once every part is checked
+
     # ---- check every part, changing nothing ---------------------------------------------
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     try:
-        model_plan = model._check_load(model_state)
+        model_plan = model.check_state_dict(model_state)
     except ValueError as e:
         saved = header["model"].get("type")
         note = "" if saved == type(model).__name__ else f" (it was saved from a {saved})"
         raise fail(f"the model{note}", e) from None
+    plans.append((model.apply_state_dict, model_plan))
     planned = {}
     for layer, name, value, _current in model_plan:
         obj = layer.__dict__[name]
         if isinstance(obj, Parameter):
             planned[id(obj)] = value
 
-    optimizer_plan = None
     if optimizer is not None:
+        inner = _unwrapped(optimizer)
         saved = header.get("optimizer")
         if not isinstance(saved, dict):
             raise ValueError(f"{where} holds no optimizer state; call it without optimizer=")
-        if saved.get("type") != type(optimizer).__name__:
+        if saved.get("type") != type(inner).__name__:
             raise ValueError(
                 f"{where} holds the state of a {saved.get('type')}, not of a "
-                f"{type(optimizer).__name__}; make the same optimizer as the saved run"
+                f"{type(inner).__name__}; make the same optimizer as the saved run"
             )
         state = {k[len("optimizer/"):]: v for k, v in arrays.items()
                  if k.startswith("optimizer/")}
         try:
-            optimizer_plan = optimizer._check_state(
-                state, data_of=lambda p: planned.get(id(p), p.data))
+            plan = inner.check_state_dict(state, data_of=lambda p: planned.get(id(p), p.data))
         except ValueError as e:
             raise fail("the optimizer", e) from None
+        plans.append((inner.apply_state_dict, plan))
 
-    schedule_plan = None
-    if schedule is not None:
+    if schedule is not None:  # after the optimizer's: the schedule sets its rate last
         if header.get("schedule") is None:
             raise ValueError(f"{where} holds no schedule state; call it without schedule=")
         try:
-            schedule_plan = schedule._check_state(_decode(header["schedule"], arrays))
-        except (TypeError, ValueError) as e:
+            plans.append((schedule.apply_state_dict,
+                          schedule.check_state_dict(_decode(header["schedule"], arrays))))
+        except (TypeError, ValueError, RecursionError) as e:
             raise fail("the schedule", e) from None
 
-    loader_states = {}
+    fallback = []  # objects with load_state_dict only: loaded first, undone on failure
     for name, loader in _named(loaders, "loaders").items():
         if name not in header["loaders"]:
             raise ValueError(
@@ -372,57 +399,60 @@ def load_checkpoint(path: str | os.PathLike, model, optimizer=None, *, schedule=
                     f"{saved['batch_size']}, this loader has {batch_size}"
                 )
             state = _decode(saved["state"], arrays)
-            # A dry run on a copy that shares the data but not the generator, which
-            # load_state_dict restores in place.
-            dataset = getattr(loader, "dataset", None)
-            copy.deepcopy(loader, {id(dataset): dataset}).load_state_dict(state)
-        except (KeyError, TypeError, ValueError) as e:
+            if _has_protocol(loader):
+                plans.append((loader.apply_state_dict, loader.check_state_dict(state)))
+            else:
+                fallback.append((f"loader {name!r}", loader, state))
+        except (KeyError, TypeError, ValueError, RecursionError) as e:
             raise fail(f"loader {name!r}", e) from None
-        loader_states[name] = (loader, state)
 
-    extra_states = {}
     for name, obj in _named(extras, "extras").items():
         if name not in header["extras"]:
             raise ValueError(
                 f"{where} holds no extra named {name!r} (it has {list(header['extras'])})"
             )
         try:
-            extra_states[name] = (obj, _decode(header["extras"][name], arrays))
-        except ValueError as e:
+            state = _decode(header["extras"][name], arrays)
+            if _has_protocol(obj):
+                plans.append((obj.apply_state_dict, obj.check_state_dict(state)))
+            else:
+                fallback.append((f"extra {name!r}", obj, state))
+        except (TypeError, ValueError, RecursionError) as e:
             raise fail(f"extra {name!r}", e) from None
 
     try:
         random_state = _decode(header["random"], arrays) if restore_random else None
         values = _decode(header["values"], arrays)
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, RecursionError) as e:
         raise fail("the random state", e) from None
 
-    # ---- apply: first what can still fail (undone on failure), then the checked parts ---
+    # ---- apply: first what can still fail (undone on failure), then every plan ----------
     old_random = zrandom.get_state()
-    applied = []
+    loaded = []
     try:
         if random_state is not None:
             try:
                 zrandom.set_state(random_state)
             except Exception as e:
                 raise fail("zerograd's random generators", e) from None
-        for name, (obj, state) in extra_states.items():
-            before = copy.deepcopy(obj.state_dict())
+        for part, obj, state in fallback:
+            loaded.append((obj, copy.deepcopy(obj.state_dict())))  # before: it may half-load
             try:
                 obj.load_state_dict(state)
             except Exception as e:
-                raise fail(f"extra {name!r}", e) from None
-            applied.append((obj, before))
+                raise fail(part, e) from None
     except BaseException:
-        for obj, before in reversed(applied):
-            obj.load_state_dict(before)
+        for obj, before in reversed(loaded):
+            with contextlib.suppress(Exception):  # as far as its load_state_dict can
+                obj.load_state_dict(before)
         zrandom.set_state(old_random)
         raise
-    model._apply_load(model_plan)
-    if optimizer_plan is not None:
-        optimizer._apply_state(optimizer_plan)
-    if schedule_plan is not None:
-        schedule._apply_state(schedule_plan)
-    for loader, state in loader_states.values():
-        loader.load_state_dict(state)
+    for apply, plan in plans:
+        apply(plan)
     return {"epoch": header["epoch"], "iteration": header["iteration"], **values}
+
+
+def _has_protocol(obj: Any) -> bool:
+    """Whether ``obj`` loads in two steps: ``check_state_dict`` then ``apply_state_dict``."""
+    return (callable(getattr(obj, "check_state_dict", None))
+            and callable(getattr(obj, "apply_state_dict", None)))

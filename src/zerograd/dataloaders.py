@@ -16,7 +16,9 @@ When the dataset keeps whole arrays (a :class:`zerograd.datasets.Dataset` with n
 a Python loop over samples.
 
 A loader's position can be saved and restored (``state_dict()`` /
-``load_state_dict()``), so that a resumed run takes the same batches.
+``load_state_dict()``), so that a resumed run takes the same batches; the generators of
+its dataset's random transforms (``RandomHorizontalFlip``) are saved with it, so they
+draw the same too.
 
 Example:
     >>> from zerograd.datasets import Spiral
@@ -33,10 +35,10 @@ from typing import Any
 
 import numpy as np
 
-from zerograd import cuda
+from zerograd import _checks, cuda
 from zerograd.datasets import Dataset
 from zerograd.random import book_mode
-from zerograd.transforms import _generator  # the seed= rules shared with transforms
+from zerograd.transforms import is_stateful
 
 __all__ = ["DataLoader", "SeqDataLoader"]
 
@@ -87,21 +89,20 @@ def _split(item: Any, i: int) -> tuple:
     )
 
 
-def _check_flag(owner: str, arg: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {arg} must be True or False, got {value!r} "
-                        f"({type(value).__name__})")
-    return bool(value)
-
-
-def _check_batch_size(owner: str, batch_size: Any) -> int:
-    if isinstance(batch_size, (bool, np.bool_)) \
-            or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(
-            f"{owner}: batch_size must be a positive int, got {batch_size!r} "
-            f"({type(batch_size).__name__}); for example batch_size=32"
-        )
-    return int(batch_size)
+def _random_transforms(dataset: Any) -> dict:
+    """The transforms of ``dataset`` that keep a state (random ones), by attribute name;
+    a dataset wrapped in another (a shard's ``dataset``) is searched too."""
+    found = {}
+    prefix, seen = "", set()
+    while dataset is not None and not isinstance(dataset, np.ndarray) \
+            and id(dataset) not in seen:
+        seen.add(id(dataset))
+        for name in ("transform", "target_transform"):
+            transform = getattr(dataset, name, None)
+            if is_stateful(transform):
+                found[prefix + name] = transform
+        dataset, prefix = getattr(dataset, "dataset", None), prefix + "dataset."
+    return found
 
 
 def _check_dataset(owner: str, dataset: Any) -> int:
@@ -136,7 +137,10 @@ class DataLoader:
             ``numpy.random.Generator``. NumPy's global random state is never used.
 
     Raises:
-        ValueError, TypeError: for bad arguments, naming the argument and the value.
+        TypeError: for an argument of the wrong kind (a batch size that is not an int,
+            a ``shuffle`` that is not a bool), naming the argument and the value.
+        ValueError: for one of the right kind out of range (a batch size of 0, a
+            negative seed) or an empty dataset.
         RuntimeError: for ``gpu=True`` without a usable CUDA device.
 
     Iterating yields ``(x, t)`` arrays with the batch along the first axis (``t`` is
@@ -155,16 +159,17 @@ class DataLoader:
                  gpu: bool = False, seed: Any = None):
         owner = type(self).__name__
         data_size = _check_dataset(owner, dataset)
-        batch_size = _check_batch_size(owner, batch_size)
-        shuffle = _check_flag(owner, "shuffle", shuffle)
-        gpu = _check_flag(owner, "gpu", gpu)
+        batch_size = _checks.size(owner, "batch_size", batch_size,
+                                  hint="for example batch_size=32")
+        shuffle = _checks.flag(owner, "shuffle", shuffle)
+        gpu = _checks.flag(owner, "gpu", gpu)
         if gpu:
             _require_gpu(f"{owner}(gpu=True)")
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.gpu = gpu
-        self.rng = _generator(owner, seed)
+        self.rng = _checks.generator(owner, seed)
         self.data_size = data_size
         self.max_iter = math.ceil(self.data_size / self.batch_size)
         self.reset()
@@ -187,8 +192,11 @@ class DataLoader:
             epoch (an int); ``'index'``, the epoch's order of dataset indices (an int64
             array); ``'rng'``, the state of the shuffling generator (the dict of
             ``numpy.random.Generator.bit_generator.state``, whose ints can exceed 64
-            bits: store it as text, e.g. JSON, not as array entries). The dataset and
-            the batch size are not part of it.
+            bits: store it as text, e.g. JSON, not as array entries); and, when the
+            dataset's transforms draw random numbers (``RandomHorizontalFlip``), their
+            states under ``'transforms'`` (by attribute: ``"transform"``,
+            ``"target_transform"``, ``"dataset.transform"`` for a dataset wrapped in
+            another, as a shard). The dataset and the batch size are not part of it.
 
         Example:
             >>> from zerograd.datasets import Spiral
@@ -199,16 +207,21 @@ class DataLoader:
             >>> bool((next(a)[0] == next(b)[0]).all())
             True
         """
-        return {
+        state = {
             "iteration": self.iteration,
             "index": self.index.copy(),
             "rng": self.rng.bit_generator.state,
         }
+        transforms = _random_transforms(self.dataset)
+        if transforms:
+            state["transforms"] = {name: t.state_dict() for name, t in transforms.items()}
+        return state
 
     def load_state_dict(self, state: Mapping) -> None:
         """Restore what :meth:`state_dict` returned, on a loader over the same dataset
-        with the same batch size: the rest of the epoch, and every later epoch's
-        shuffle, are then the ones the saved loader would have given.
+        (with the same kinds of transforms) and the same batch size: the rest of the
+        epoch, every later epoch's shuffle, and the draws of the dataset's random
+        transforms are then the ones the saved loader would have given.
 
         The whole state is checked before anything changes. ``index`` may come back
         as a list (e.g. from JSON) and ``iteration`` as a 0-d integer array. The
@@ -219,23 +232,26 @@ class DataLoader:
             TypeError: when ``state`` is not a mapping.
             ValueError: when the state does not fit this loader (other keys, another
                 dataset size or batch size, an order that is not a permutation, a
-                generator state of another kind); nothing changes then.
+                generator state of another kind, the states of other transforms);
+                nothing changes then.
         """
-        iteration, index, rng_state = self._check_state(state)
-        self.rng.bit_generator.state = rng_state
-        self.iteration, self.index = iteration, index
+        self.apply_state_dict(self.check_state_dict(state))
 
-    def _check_state(self, state: Any) -> tuple:
-        """``(iteration, index, rng state)`` from ``state``, checked against this loader."""
+    def check_state_dict(self, state: Any) -> tuple:
+        """The first half of :meth:`load_state_dict`: check ``state`` against this
+        loader and its dataset's transforms, changing nothing; return the plan for
+        :meth:`apply_state_dict`."""
         where = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state, Mapping):
             raise TypeError(f"{where}: expected the dict of state_dict(), got "
                             f"{type(state).__name__}")
+        transforms = _random_transforms(self.dataset)
         keys = {"iteration", "index", "rng"}
-        if set(state) != keys:
+        if set(state) - {"transforms"} != keys:
             raise ValueError(
-                f"{where}: expected the keys {sorted(keys)}, got {sorted(map(str, state))}; "
-                "pass what DataLoader.state_dict() returned"
+                f"{where}: expected the keys {sorted(keys)}, got {sorted(map(str, state))} "
+                "(and 'transforms' for a dataset with random transforms); pass what "
+                "DataLoader.state_dict() returned"
             )
         iteration = np.asarray(state["iteration"])
         if iteration.ndim != 0 or iteration.dtype.kind not in "iu":
@@ -267,7 +283,29 @@ class DataLoader:
         except (TypeError, ValueError, KeyError) as e:
             raise ValueError(f"{where}: 'rng' is not the state of a {kind.__name__} "
                              f"generator, as this loader's is ({e})") from e
-        return iteration, index.astype(np.int64), state["rng"]
+        saved = state.get("transforms", {})
+        if not isinstance(saved, Mapping) or set(saved) != set(transforms):
+            got = sorted(saved) if isinstance(saved, Mapping) else type(saved).__name__
+            mine = {name: type(t).__name__ for name, t in transforms.items()}
+            raise ValueError(
+                f"{where}: the state holds the states of the dataset's random transforms "
+                f"{got}, this loader's dataset has {mine or 'none'}; make the dataset "
+                "with the same transforms as the saved run")
+        plans = []
+        for name, transform in transforms.items():
+            try:
+                plans.append((transform, transform.check_state_dict(saved[name])))
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{where}: the dataset's {name}: {e}") from None
+        return iteration, index.astype(np.int64), state["rng"], plans
+
+    def apply_state_dict(self, plan: tuple) -> None:
+        """The second half of :meth:`load_state_dict` (it cannot fail)."""
+        iteration, index, rng_state, transforms = plan
+        self.rng.bit_generator.state = rng_state
+        self.iteration, self.index = iteration, index.copy()
+        for transform, part in transforms:
+            transform.apply_state_dict(part)
 
     def __len__(self) -> int:
         """Batches per epoch."""

@@ -57,6 +57,9 @@ WEIGHTS = "mlp_mnist.npz"
 # The options that define a run: a resumed run takes them from its checkpoint.
 DEFAULTS = {"hidden": 1000, "batch_size": 100, "lr": 1e-3, "dtype": "float32", "seed": 0,
             "early_stop": None}
+# Those of a new run that a resumed one takes from its checkpoint unless given again
+# (the folder: the checkpoint's own).
+EPOCHS, OUT = 8, "out"
 
 
 class TrainingInterrupted(Exception):
@@ -145,7 +148,9 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
 
     Writes ``out/checkpoint.npz`` after every epoch, and ``out/mlp_mnist.npz`` (the
     weights) and ``out/loss.png`` at the end. ``resume`` continues from a checkpoint
-    (made with the same options) up to ``epochs`` epochs in all.
+    (made with the same options) up to ``epochs`` epochs in all. The checkpoint also
+    records ``epochs`` and ``logdir``, which the command line takes as the defaults of
+    a resumed run (see :func:`main`).
 
     Under mpiexec it trains data-parallel: each rank takes its share of the digits and
     ``batch_size // ranks`` of every batch (``batch_size`` is the global batch), and
@@ -175,12 +180,11 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
     test_loader = DataLoader(test_part, batch_size, shuffle=False, gpu=gpu)
 
     model = build_model(hidden, dtype, gpu)
-    adam = optimizers.Adam(alpha=lr).setup(model)
-    optimizer = adam
+    optimizer = optimizers.Adam(alpha=lr).setup(model)
     if comm.size > 1:
         # update() averages the gradients over the ranks, then runs Adam; checkpoints
-        # hold Adam's state (the same on every rank).
-        optimizer = distributed.DistributedOptimizer(adam, comm)
+        # hold Adam's state (the same on every rank), as without the wrapper.
+        optimizer = distributed.DistributedOptimizer(optimizer, comm)
     extras = {}
     scaler = None
     if dtype == np.float16:
@@ -194,7 +198,7 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
     # Sums over every rank for the epoch in progress (of an interrupted one on resume).
     partial = {"loss": 0.0, "acc": 0.0, "count": 0, "batch": 0}
     if resume is not None:
-        info = _load(comm, resume, model, adam, train_loader, extras)
+        info = _load(comm, resume, model, optimizer, train_loader, extras)
         first_epoch, iteration = info["epoch"] + 1, info["iteration"]
         history = info["history"]
         partial = info["partial"]
@@ -213,6 +217,8 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
         writer = LogWriter(logdir, purge_step=iteration + 1 if resume is not None else None)
 
     checkpoint = os.path.join(out, CHECKPOINT)
+    # What a resumed run takes as its defaults (its folder is the checkpoint's own).
+    run = {"epochs": epochs, "logdir": None if logdir is None else os.path.abspath(logdir)}
 
     def save(epoch_done: int) -> None:
         sums, ranks = partial, {}
@@ -225,9 +231,9 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
         error = None
         if comm.rank == 0:
             try:
-                save_checkpoint(checkpoint, model, adam, loaders={"train": train_loader},
+                save_checkpoint(checkpoint, model, optimizer, loaders={"train": train_loader},
                                 extras=extras, epoch=epoch_done, iteration=iteration,
-                                config=config, history=history, partial=sums,
+                                config=config, run=run, history=history, partial=sums,
                                 ranks=comm.size, **ranks)
             except OSError as e:
                 error = (f"cannot write the checkpoint {checkpoint} ({e.strerror or e}); "
@@ -256,13 +262,9 @@ def train(epochs: int = 8, batch_size: int = 100, hidden: int = 1000, lr: float 
                     if scaler is None:
                         loss.backward()
                         optimizer.update()
-                    else:
+                    else:  # (over the ranks too: every rank skips the same steps)
                         scaler.backward(loss)
-                        if optimizer is not adam:
-                            # Average first, so that every rank sees the same gradients
-                            # and skips (on an overflow) the same steps.
-                            optimizer.allreduce_grads()
-                        scaler.step(adam)
+                        scaler.step(optimizer)
                     iteration += 1
                     loss_value = float(loss.data)
                     partial["loss"] += loss_value * len(t)
@@ -340,13 +342,10 @@ def _load(comm, path: str, model, optimizer, loader, extras: dict) -> dict:
         ResumeError: when the file does not fit (on any rank); nothing was loaded.
     """
     error = None
-    try:
-        if comm.size > 1:
-            values = checkpoint_info(path)["values"]
-            error = _ranks_mismatch(values, comm.size, path)
-        if error is None:
-            info = load_checkpoint(path, model, optimizer, loaders={"train": loader},
-                                   extras=extras)
+    try:  # (the objects are train()'s own: a run on other ranks is dropped, not undone)
+        info = load_checkpoint(path, model, optimizer, loaders={"train": loader},
+                               extras=extras)
+        error = _ranks_mismatch(info, comm.size, path)
     except (OSError, ValueError) as e:
         error = str(e)
     errors = comm.mpi_comm.allgather(error) if comm.size > 1 else [error]
@@ -457,9 +456,9 @@ def make_parser(quiet: bool = False) -> argparse.ArgumentParser:
                     "Under mpiexec -n P it trains data-parallel on P ranks.",
     )
     parser.quiet = quiet
-    parser.add_argument("--epochs", type=_positive_int, default=8, metavar="N",
+    parser.add_argument("--epochs", type=_positive_int, metavar="N",
                         help="epochs to train in all; a resumed run continues up to N "
-                             "(default: 8)")
+                             f"(default: {EPOCHS}; when resuming, the run's own)")
     parser.add_argument("--batch-size", type=_positive_int, metavar="N",
                         help="digits per batch, over all ranks under mpiexec (a multiple "
                              f"of their number) (default: {DEFAULTS['batch_size']})")
@@ -477,18 +476,20 @@ def make_parser(quiet: bool = False) -> argparse.ArgumentParser:
     parser.add_argument("--early-stop", type=_positive_int, metavar="N",
                         help="stop when the held-out loss has not improved for N epochs, "
                              "and keep the best weights (default: off)")
-    parser.add_argument("--out", default="out", metavar="DIR",
+    parser.add_argument("--out", metavar="DIR",
                         help=f"folder for the checkpoint ({CHECKPOINT}), the weights "
                              f"({WEIGHTS}) and the loss curve (loss.png); checked before "
-                             "training starts (default: out)")
+                             f"training starts (default: {OUT}; when resuming, the "
+                             "checkpoint's folder)")
     parser.add_argument("--resume", metavar="PATH",
                         help="continue the run saved in this checkpoint (e.g. "
-                             f"out/{CHECKPOINT}) with its options; --epochs is the new "
-                             "total (default: start a new run)")
+                             f"{OUT}/{CHECKPOINT}) with its options, its --epochs and "
+                             "--logdir unless given again (default: start a new run)")
     parser.add_argument("--logdir", metavar="DIR",
                         help="also write a JSON-lines log of the curves to DIR/log.jsonl, "
                              "TensorBoard event files when tensorboardX is installed, and "
-                             "DIR/curves.png (default: no log)")
+                             "DIR/curves.png (default: no log; when resuming, the run's "
+                             "own)")
     parser.add_argument("--gpu", action="store_true",
                         help="train on the GPU with CuPy (default: on the CPU)")
     return parser
@@ -512,35 +513,51 @@ def _check_folder(option: str, folder: str) -> None:
         raise _Refused(f"{option} {folder}: cannot write there ({e.strerror or e})") from None
 
 
-def _check_new_log(args: argparse.Namespace) -> None:
+def _check_new_log(logdir: str) -> None:
     """A new run does not append its curves to another run's log (its plot would mix
     both); a resumed run continues its own."""
     from zerograd.logs import LOG_NAME
 
-    if args.resume is None and os.path.exists(os.path.join(args.logdir, LOG_NAME)):
-        raise _Refused(f"--logdir {args.logdir}: it holds the log of an earlier run "
+    if os.path.exists(os.path.join(logdir, LOG_NAME)):
+        raise _Refused(f"--logdir {logdir}: it holds the log of an earlier run "
                        f"({LOG_NAME}); give another folder, remove that log, or continue "
                        "that run with --resume")
 
 
-# How each option of a run is checked, when it comes from a checkpoint.
-_CHECKS = {"hidden": _positive_int, "batch_size": _positive_int, "lr": _rate,
-           "seed": _seed, "early_stop": _positive_int}
+# How each option of a run is checked when it comes from a checkpoint: the kinds of
+# value JSON gives (bool is no int here), then the command line's own check.
+_CHECKS = {"hidden": (int, _positive_int), "batch_size": (int, _positive_int),
+           "lr": ((int, float), _rate), "seed": (int, _seed),
+           "early_stop": (int, _positive_int), "epochs": (int, _positive_int)}
+
+
+def _checked(name: str, value):
+    """``value`` of option ``name`` read from a checkpoint, checked and converted as the
+    option itself would be (``argparse.ArgumentTypeError`` when it is not one)."""
+    kinds, check = _CHECKS[name]
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        what = "a whole number" if kinds is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}")
+    return check(repr(value))
 
 
 def _run_options(args: argparse.Namespace, ranks: int) -> dict:
     """The run's options: the checkpoint's when resuming (an option given that differs
-    is an error), else those given, else the defaults."""
+    is an error), else those given, else the defaults; and its ``epochs``, ``out`` and
+    ``logdir``: those given, else (resuming) the checkpoint's, else the defaults."""
     given = {name: getattr(args, name) for name in DEFAULTS}
     if args.resume is None:
-        return {name: DEFAULTS[name] if value is None else value
-                for name, value in given.items()}
+        options = {name: DEFAULTS[name] if value is None else value
+                   for name, value in given.items()}
+        options.update(epochs=EPOCHS if args.epochs is None else args.epochs,
+                       out=OUT if args.out is None else args.out, logdir=args.logdir)
+        return options
     where = f"--resume {args.resume}"
     if os.path.isdir(args.resume):
         raise _Refused(f"{where}: this is a folder; give the checkpoint file in it (e.g. "
                        f"{os.path.join(args.resume, CHECKPOINT)})")
     try:
-        info = checkpoint_info(args.resume)
+        info = checkpoint_info(args.resume)  # the header only: train() loads the rest
     except FileNotFoundError:
         raise _Refused(f"{where}: no such file") from None
     except OSError as e:
@@ -551,30 +568,52 @@ def _run_options(args: argparse.Namespace, ranks: int) -> dict:
     if not isinstance(saved, dict) or set(saved) != set(DEFAULTS):
         raise _Refused(f"{where}: this checkpoint was not written by "
                        "`python -m zerograd train`")
+    run = info["values"].get("run", {})  # (absent from older checkpoints)
+    options = {}
+    name = "run"
     try:  # a damaged or edited file must not reach the model as a bad size
-        for name, check in _CHECKS.items():
-            if saved[name] is not None or name != "early_stop":
-                check(str(saved[name]))
+        if not isinstance(run, dict):
+            raise argparse.ArgumentTypeError(f"expected a dict, got {run!r}")
+        for name in ("hidden", "batch_size", "lr", "seed", "early_stop"):
+            value = saved[name]
+            options[name] = None if value is None and name == "early_stop" else (
+                _checked(name, value))
         name = "dtype"
         if saved[name] not in ("float32", "float16"):
             raise argparse.ArgumentTypeError(f"unknown dtype {saved['dtype']!r}")
+        options[name] = saved[name]
+        name = "epochs"
+        options[name] = _checked(name, run.get(name, EPOCHS))
+        name = "logdir"
+        logdir = run.get(name)
+        if logdir is not None and not (isinstance(logdir, str) and logdir):
+            raise argparse.ArgumentTypeError(f"expected a folder, got {logdir!r}")
     except argparse.ArgumentTypeError as e:
         raise _Refused(f"{where}: the checkpoint's options are damaged ({name}: {e})"
                        ) from None
     for name, value in given.items():
-        if value is not None and value != saved[name]:
+        if value is not None and value != options[name]:
             option = "--" + name.replace("_", "-")
-            was = "off" if saved[name] is None else saved[name]
+            was = "off" if options[name] is None else options[name]
             raise _Refused(f"{option} {value} differs from the run being resumed "
                            f"({was}); leave it out, or start a new run")
     message = _ranks_mismatch(info["values"], ranks, args.resume)
     if message:
         raise _Refused(f"{where}: {message}")
-    if info["epoch"] >= args.epochs:
-        raise _Refused(f"--epochs {args.epochs}: the run being resumed has done "
-                       f"{info['epoch']} epochs already; give the new total, e.g. "
-                       f"--epochs {info['epoch'] + 1}")
-    return saved
+    done = info["epoch"]
+    if args.epochs is not None:
+        options["epochs"] = args.epochs
+        if done >= args.epochs:
+            raise _Refused(f"--epochs {args.epochs}: the run being resumed has done "
+                           f"{done} epochs already; give the new total, e.g. "
+                           f"--epochs {done + 1}")
+    elif done >= options["epochs"]:
+        raise _Refused(f"{where}: the run has done all its {options['epochs']} epochs; "
+                       f"give a new total, e.g. --epochs {done + 1}")
+    options["out"] = args.out if args.out is not None else (
+        os.path.dirname(args.resume) or os.curdir)
+    options["logdir"] = args.logdir if args.logdir is not None else logdir
+    return options
 
 
 def _ranks_mismatch(values: dict, ranks: int, path: str) -> str | None:
@@ -600,6 +639,12 @@ def main(argv: list[str] | None = None) -> int:
 
     Under mpiexec every rank runs it: rank 0 checks the options that touch files and
     tells the others, so every rank stops, or goes on, together.
+
+    A resumed run (``--resume PATH``) takes the options that define the run from the
+    checkpoint (giving one that differs is an error), and its ``--epochs`` and
+    ``--logdir`` too unless they are given again; it writes into the checkpoint's
+    folder unless ``--out`` says otherwise. So the command printed after Ctrl-C,
+    ``python -m zerograd train --resume PATH``, continues the same run.
     """
     comm = distributed.init()  # a world of one without mpiexec
     parser = make_parser(quiet=comm.rank != 0)
@@ -620,10 +665,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"--batch-size {size} does not split evenly over {comm.size} ranks; "
                     f"give a multiple of {comm.size} (e.g. "
                     + (f"{lower} or " if lower else "") + f"{lower + comm.size})")
-            _check_folder("--out", args.out)
-            if args.logdir is not None:
-                _check_folder("--logdir", args.logdir)
-                _check_new_log(args)
+            _check_folder("--out", options["out"])
+            if options["logdir"] is not None:
+                _check_folder("--logdir", options["logdir"])
+                if args.resume is None:
+                    _check_new_log(options["logdir"])
             outcome = options
         except _Refused as e:
             outcome = str(e)
@@ -632,9 +678,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(outcome)
     options = outcome
     try:
-        history = train(args.epochs, options["batch_size"], options["hidden"], options["lr"],
-                        args.out, options["seed"], args.gpu, options["dtype"],
-                        resume=args.resume, logdir=args.logdir,
+        history = train(options["epochs"], options["batch_size"], options["hidden"],
+                        options["lr"], options["out"], options["seed"], args.gpu,
+                        options["dtype"], resume=args.resume, logdir=options["logdir"],
                         early_stop=options["early_stop"])
     except TrainingInterrupted as e:
         if comm.rank == 0:
@@ -646,8 +692,8 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + e.signum
     except KeyboardInterrupt:
         newline = "\n" if sys.stderr.isatty() else ""  # end a progress bar's line
-        print(f"{newline}interrupted: {os.path.join(args.out, CHECKPOINT)}, if there is "
-              "one, holds the last finished epoch", file=sys.stderr)
+        print(f"{newline}interrupted: {os.path.join(options['out'], CHECKPOINT)}, if there "
+              "is one, holds the last finished epoch", file=sys.stderr)
         if comm.size > 1:
             comm.abort(130)  # the other ranks may be waiting for this one: end them all
         return 130

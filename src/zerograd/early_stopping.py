@@ -25,8 +25,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from zerograd import cuda
-from zerograd.optimizers import check_count, check_real
+from zerograd import _checks, cuda
 
 __all__ = ["EarlyStopping"]
 
@@ -61,8 +60,8 @@ class EarlyStopping:
                 f"EarlyStopping: mode must be 'min' (a loss) or 'max' (an accuracy), "
                 f"got {mode!r}"
             )
-        self.patience = check_count("EarlyStopping", "patience", patience, 1)
-        self.min_delta = check_real("EarlyStopping", "min_delta", min_delta, "rate")
+        self.patience = _checks.count("EarlyStopping", "patience", patience, 1)
+        self.min_delta = _checks.real("EarlyStopping", "min_delta", min_delta, "rate")
         self.mode = mode
         self.restore_best = bool(restore_best)
         self.best: float | None = None
@@ -124,31 +123,53 @@ class EarlyStopping:
         Raises:
             ValueError: on a missing or invalid entry.
         """
+        self.apply_state_dict(self.check_state_dict(state))
+
+    def check_state_dict(self, state: Mapping) -> dict:
+        """The first half of :meth:`load_state_dict`: check ``state`` and convert
+        every value; return the plan for :meth:`apply_state_dict`."""
+        where = "EarlyStopping.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{where}: expected a dict, got {type(state).__name__}")
+        keys = {"patience", "mode", "min_delta", "best", "best_step", "wait", "steps",
+                "stopped", "best_weights"}
+        missing, unknown = sorted(keys - set(state)), sorted(set(state) - keys)
+        if missing or unknown:
+            raise ValueError(f"{where}: the state must have exactly the keys "
+                             f"{sorted(keys)} (missing {missing}, unexpected {unknown})")
+        name = "EarlyStopping"
         try:
-            patience = check_count("EarlyStopping", "patience", state["patience"], 1)
-            min_delta = check_real("EarlyStopping", "min_delta", state["min_delta"], "rate")
-            wait = check_count("EarlyStopping", "wait", state["wait"], 0)
-            steps = check_count("EarlyStopping", "steps", state["steps"], 0)
-            mode, best, best_step = state["mode"], state["best"], state["best_step"]
-            stopped, weights = state["stopped"], state["best_weights"]
-        except KeyError as e:
-            raise ValueError(f"EarlyStopping.load_state_dict: missing {e} in the state") from None
+            plan = {
+                "patience": _checks.count(name, "patience", state["patience"], 1),
+                "min_delta": _checks.real(name, "min_delta", state["min_delta"], "rate"),
+                "wait": _checks.count(name, "wait", state["wait"], 0),
+                "steps": _checks.count(name, "steps", state["steps"], 0),
+                "stopped": _checks.flag(name, "stopped", state["stopped"]),
+            }
+            best, best_step = state["best"], state["best_step"]
+            if best is not None and not (_checks.is_real(best) and not math.isnan(best)):
+                raise ValueError(f"{name}: best must be a number (not NaN) or None, got "
+                                 f"{best!r}")
+            best = None if best is None else float(best)
+            if best_step is not None:
+                best_step = _checks.count(name, "best_step", best_step, 0)
         except (TypeError, ValueError) as e:
-            raise ValueError(f"EarlyStopping.load_state_dict: {e}") from None
-        if mode not in ("min", "max") or not isinstance(stopped, bool):
-            raise ValueError(f"EarlyStopping.load_state_dict: bad mode {mode!r} or "
-                             f"stopped {stopped!r}")
+            raise ValueError(f"{where}: {e}") from None
+        mode, weights = state["mode"], state["best_weights"]
+        if mode not in ("min", "max"):
+            raise ValueError(f"{where}: mode must be 'min' or 'max', got {mode!r}")
         if (best is None) != (best_step is None) or (best is None) != (weights is None):
-            raise ValueError("EarlyStopping.load_state_dict: best, best_step and "
-                             "best_weights must be all set or all None")
+            raise ValueError(f"{where}: best, best_step and best_weights must be all set "
+                             "or all None")
         if weights is not None and not (
                 isinstance(weights, Mapping)
-                and all(isinstance(v, np.ndarray) for v in weights.values())):
-            raise ValueError("EarlyStopping.load_state_dict: best_weights must be a dict "
-                             "of arrays")
-        self.patience, self.min_delta, self.mode = patience, min_delta, mode
-        self.best = None if best is None else float(best)
-        self.best_step = None if best_step is None else int(best_step)
-        self.wait, self.steps, self.stopped = wait, steps, stopped
-        self.best_weights = None if weights is None else {
-            k: np.array(v) for k, v in weights.items()}
+                and all(isinstance(k, str) and isinstance(v, np.ndarray)
+                        for k, v in weights.items())):
+            raise ValueError(f"{where}: best_weights must be a dict of arrays by name")
+        plan.update(mode=mode, best=best, best_step=best_step, best_weights=None if (
+            weights is None) else {k: np.array(v) for k, v in weights.items()})
+        return plan
+
+    def apply_state_dict(self, plan: dict) -> None:
+        """The second half of :meth:`load_state_dict` (it cannot fail)."""
+        self.__dict__.update(plan)

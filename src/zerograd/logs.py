@@ -35,16 +35,15 @@ import itertools
 import json
 import math
 import os
-import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
 from zerograd import cuda
 from zerograd.core import Variable
-from zerograd.utils.io import give_default_mode
+from zerograd.utils.io import atomic_write
 
 __all__ = ["LogWriter", "read_log", "plot_log"]
 
@@ -207,44 +206,61 @@ class LogWriter:
 
 def _purge(path: str, purge_step: int) -> None:
     """Rewrite the log at ``path`` without the records of steps >= ``purge_step``,
-    atomically (an interrupted rewrite leaves the old log)."""
-    kept = [r for r in _records(path) if r.get("step", 0) < purge_step]
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{LOG_NAME}.", suffix=".tmp", dir=folder)
+    atomically (an interrupted rewrite leaves the old log). Every other complete line is
+    kept as it was; a last line without its newline (cut by a crash) is dropped, so that
+    the next record does not run into it."""
+    kept = []
+    for line, record in _lines(path):
+        if record is None or record["step"] < purge_step:
+            kept.append(line)
+    atomic_write(path, lambda f: f.write(b"".join(kept)))
+
+
+def _lines(path: str) -> Iterator[tuple[bytes, dict | None]]:
+    """Each complete line of the log at ``path``, with its record (None when the line
+    is not one: see :func:`_record`)."""
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                break  # a line being written (or cut by a crash): not a record yet
+            yield line, _record(line)
+
+
+def _record(line: bytes) -> dict | None:
+    """The record on ``line``, or None when it is not a record: not UTF-8 JSON (or
+    nested too deeply to read), not an object, without a non-empty string ``tag``, a
+    ``step`` that is an int >= 0, and a number ``value`` or a ``histogram`` object."""
     try:
-        give_default_mode(fd)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for record in kept:
-                f.write(json.dumps(record, allow_nan=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        record = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not (isinstance(record, dict) and isinstance(record.get("tag"), str) and record["tag"]):
+        return None
+    step = record.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return None
+    value = record.get("value")
+    if "value" in record and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return None
+    if "value" not in record and not isinstance(record.get("histogram"), dict):
+        return None
+    return record
 
 
 def _records(path: str) -> Iterable[dict]:
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # a line being written (or cut by a crash): not a record yet
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and "tag" in record:
-                yield record
+    for _, record in _lines(path):
+        if record is not None:
+            yield record
 
 
 def read_log(path: str | os.PathLike) -> list[dict]:
     """The records of a JSON-lines log (``path`` is the file or its folder).
 
     A last line without its newline (still being written, or cut by a crash) and
-    lines that are not JSON records are skipped.
+    lines that are not records are skipped: lines that are not JSON objects, and
+    objects without a non-empty string ``tag``, a ``step`` that is an int >= 0 and a
+    number ``value`` or a ``histogram`` (a log edited by hand, or written by another
+    program).
 
     Raises:
         FileNotFoundError: when there is no log at ``path``.

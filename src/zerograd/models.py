@@ -122,6 +122,25 @@ class Sequential(Model):
             x = layer(x)
         return x
 
+    def __repr__(self) -> str:
+        """Every item by its position, plain functions included (``model[i]``).
+
+        Example:
+            >>> Sequential(L.Linear(4, in_size=3), F.relu)
+            Sequential(
+              (0): Linear(in_size=3, out_size=4)
+              (1): relu
+            )
+        """
+        lines = []
+        for i, item in enumerate(self.layers):
+            text = repr(item) if isinstance(item, Layer) else getattr(
+                item, "__name__", None) or repr(item)
+            lines.append(f"({i}): " + text.replace("\n", "\n  "))
+        if not lines:
+            return "Sequential()"
+        return "Sequential(\n  " + "\n  ".join(lines) + "\n)"
+
 
 class MLP(Model):
     """A multi-layer perceptron: Linear layers with ``activation`` between them.

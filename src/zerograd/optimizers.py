@@ -20,7 +20,8 @@ Hooks run on the list of parameters that have a gradient, before the update:
 
 Every hyperparameter is checked when it is set (by the constructor, a schedule,
 ``load_state_dict`` or by hand): a negative, NaN or infinite rate, a momentum or beta
-outside [0, 1) or an ``eps`` that is not positive is refused with a ``ValueError``.
+outside [0, 1) or an ``eps`` that is not positive is refused with a ``ValueError`` (a
+value that is not a number at all, with a ``TypeError``), naming the class.
 
 Example:
     >>> import numpy as np
@@ -36,17 +37,18 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import math
-import numbers
 import os
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from zerograd import _checks
 from zerograd.core import Parameter, Variable, as_variable
 from zerograd.cuda import as_cupy, as_numpy, get_array_module
 from zerograd.random import book_mode
-from zerograd.utils.io import NotAnArchiveError, load_arrays, save_arrays
+from zerograd.utils.io import read_arrays, save_arrays
 
 __all__ = [
     "Optimizer",
@@ -70,70 +72,10 @@ __all__ = [
 # =========================================================================================
 # Checked hyperparameters
 # =========================================================================================
-_RULES = {
-    "rate": (lambda v: v >= 0, "a finite number >= 0"),
-    "positive": (lambda v: v > 0, "a finite number > 0"),
-    "fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "closed_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-}
-
-
-def check_real(owner: str, name: str, value, rule: str = "rate", hint: str = "") -> float:
-    """``value`` as a float, or an exception that names ``owner``, ``name``, the rule
-    and the value.
-
-    Args:
-        owner: who asks (a class name), for the message.
-        name: the argument's name.
-        value: a real number (a Python or NumPy int or float; not a bool).
-        rule: ``"rate"`` (finite, >= 0), ``"positive"`` (finite, > 0), ``"fraction"``
-            ([0, 1)) or ``"closed_fraction"`` ([0, 1]).
-        hint: what the value means, appended to the message.
-
-    Raises:
-        TypeError: when ``value`` is not a real number.
-        ValueError: when it is NaN, infinite or outside the rule's range.
-
-    Example:
-        >>> check_real("SGD", "lr", 0.1)
-        0.1
-        >>> check_real("SGD", "lr", -1)
-        Traceback (most recent call last):
-        ...
-        ValueError: SGD: lr must be a finite number >= 0, got -1
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}"
-        )
-    test, wanted = _RULES[rule]
-    number = float(value)
-    if not (math.isfinite(number) and test(number)):
-        suffix = f" ({hint})" if hint else ""
-        raise ValueError(f"{owner}: {name} must be {wanted}, got {value!r}{suffix}")
-    return number
-
-
-def check_count(owner: str, name: str, value, minimum: int = 1) -> int:
-    """``value`` as an int of at least ``minimum``, or an exception naming ``owner``.
-
-    Example:
-        >>> check_count("StepDecay", "step_size", 0)
-        Traceback (most recent call last):
-        ...
-        ValueError: StepDecay: step_size must be an int >= 1, got 0
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{owner}: {name} must be an int, got {type(value).__name__} {value!r}"
-        )
-    if value < minimum:
-        raise ValueError(f"{owner}: {name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 class Hyperparameter:
-    """A class attribute that checks every value assigned to it (see :func:`check_real`).
+    """A class attribute that checks every value assigned to it (see
+    :func:`zerograd._checks.real`: a TypeError for a value that is not a real number, a
+    ValueError for one outside the rule's range).
 
     Example:
         >>> class Step:
@@ -148,8 +90,9 @@ class Hyperparameter:
     """
 
     def __init__(self, rule: str = "rate", hint: str = ""):
-        if rule not in _RULES:
-            raise ValueError(f"Hyperparameter: unknown rule {rule!r}; one of {list(_RULES)}")
+        if rule not in _checks.RULES:
+            raise ValueError(
+                f"Hyperparameter: unknown rule {rule!r}; one of {list(_checks.RULES)}")
         self.rule = rule
         self.hint = hint
 
@@ -171,7 +114,7 @@ class Hyperparameter:
 
     def check(self, owner: str, value) -> float:
         """``value`` as a float when it is allowed, else the exception."""
-        return check_real(owner, self.name, value, self.rule, self.hint)
+        return _checks.real(owner, self.name, value, self.rule, self.hint)
 
 
 def _check_hyper(owner_type: type, name: str, value) -> float:
@@ -180,15 +123,7 @@ def _check_hyper(owner_type: type, name: str, value) -> float:
     rule = getattr(owner_type, name, None)
     if isinstance(rule, Hyperparameter):
         return rule.check(owner_type.__name__, value)
-    return _finite(owner_type.__name__, name, value)
-
-
-def _finite(owner: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{owner}: {name} must be finite, got {value!r}")
-    return float(value)
+    return _checks.real(owner_type.__name__, name, value, "finite")
 
 
 def _scalar(value):
@@ -417,20 +352,30 @@ class Optimizer:
         Keys: ``"t"`` (update count), ``"hyper/<name>"`` for each hyperparameter, and
         ``"param/<i>/<slot>"`` for the state of the i-th parameter of
         ``target.params()`` (only parameters that have state). A float16 parameter's
-        float32 master copy is the slot ``"master"``.
+        float32 master copy is the slot ``"master"``, for every optimizer (SGD, which
+        keeps no other state, too: without it a resumed run would restart from the
+        float16 weights, rounded, and not continue exactly).
+
+        Example:
+            >>> w = Parameter(np.array([1.0], dtype=np.float16))
+            >>> w.grad = Variable(np.array([1e-4], dtype=np.float16))
+            >>> optimizer = SGD(lr=0.1).setup([w])
+            >>> optimizer.update()
+            >>> sorted(optimizer.state_dict())
+            ['hyper/lr', 'param/0/master', 't']
         """
         out = {"t": np.asarray(self.t, dtype=np.int64)}
         for name in self.hyperparams:
             out[f"hyper/{name}"] = np.asarray(float(getattr(self, name)))
         for i, param in enumerate(self._params()):
             owner = self._owner_of(param)
+            if owner is not param:
+                out[f"param/{i}/master"] = np.array(as_numpy(owner.data))
             entry = self._states.get(id(owner))
             if entry is None or entry[0] is not owner:
                 continue
             for slot, value in entry[1].items():
                 out[f"param/{i}/{slot}"] = np.array(as_numpy(value))
-            if owner is not param:
-                out[f"param/{i}/master"] = np.array(as_numpy(owner.data))
         return out
 
     def load_state_dict(self, state: Mapping) -> None:
@@ -446,12 +391,21 @@ class Optimizer:
             ValueError: listing every problem; the optimizer is unchanged.
             TypeError: when ``state`` is not a mapping.
         """
-        self._apply_state(self._check_state(state))
+        self.apply_state_dict(self.check_state_dict(state))
 
-    def _check_state(self, state: Mapping, data_of: Callable | None = None) -> tuple:
-        """Check ``state`` for :meth:`load_state_dict`; return what ``_apply_state``
-        needs. ``data_of(param)`` gives the array each parameter will hold (a
-        checkpoint loads the weights and the optimizer's state together)."""
+    def check_state_dict(self, state: Mapping, data_of: Callable | None = None) -> tuple:
+        """The first half of :meth:`load_state_dict`: check ``state`` and return the
+        plan that :meth:`apply_state_dict` carries out, changing nothing.
+
+        Args:
+            state: what :meth:`state_dict` returned.
+            data_of: ``data_of(param)`` gives the array each parameter will hold when
+                the plan is applied (a checkpoint loads the weights and the
+                optimizer's state together); by default, what it holds now.
+
+        Raises:
+            ValueError, TypeError: as :meth:`load_state_dict`.
+        """
         name = type(self).__name__
         if not isinstance(state, Mapping):
             raise TypeError(
@@ -536,6 +490,8 @@ class Optimizer:
         expected = set(template) | ({"master"} if low else set())
         unknown = sorted(set(slots) - expected)
         missing = sorted(expected - set(slots))
+        if low and set(slots) == {"master"}:
+            missing = []  # a master copy made before any state: nothing else to restore
         if unknown:
             more = "" if low or "master" not in unknown else " ('master' is kept for float16)"
             problems.append(
@@ -582,19 +538,24 @@ class Optimizer:
             out[slot] = xp.asarray(array, dtype=ref.dtype)
         return out if ok else None
 
-    def _apply_state(self, checked: tuple) -> None:
-        params, t, hyper, new_states = checked
+    def apply_state_dict(self, plan: tuple) -> None:
+        """The second half of :meth:`load_state_dict`: carry out a plan made by
+        :meth:`check_state_dict` (it cannot fail)."""
+        params, t, hyper, new_states = plan
         self.t = t
         for key, value in hyper.items():
-            setattr(self, key, value)
+            setattr(self, key, value)  # checked already
         self._states = {}
         self._masters = {}
         for i, slots in new_states.items():
             param = owner = params[i]
+            slots = dict(slots)
             if "master" in slots:
-                owner = Parameter(slots.pop("master"), name=param.name)
+                owner = Parameter(slots.pop("master").copy(), name=param.name)
                 self._masters[id(param)] = (param, owner)
-            self._states[id(owner)] = (owner, slots)
+            if slots:
+                slots = {k: v.copy() if hasattr(v, "copy") else v for k, v in slots.items()}
+                self._states[id(owner)] = (owner, slots)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``state_dict()`` to ``path`` (exactly that name), in the format its
@@ -613,22 +574,8 @@ class Optimizer:
             ValueError: when the file is empty, truncated, corrupt or not an archive of
                 named arrays, or its state does not fit (see :meth:`load_state_dict`).
         """
-        path = os.fspath(path)
-        name = type(self).__name__
-        try:
-            state = load_arrays(path)
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            raise
-        except NotAnArchiveError:
-            raise ValueError(
-                f"{name}.load: {path!r} holds a single array (.npy), not the archive of "
-                "named arrays that Optimizer.save writes"
-            ) from None
-        except Exception as e:
-            raise ValueError(
-                f"{name}.load: cannot read {path!r} ({type(e).__name__}: {e}); the file "
-                "may be empty, truncated or corrupt: save the optimizer again"
-            ) from e
+        state = read_arrays(path, f"{type(self).__name__}.load",
+                            "save the optimizer again with Optimizer.save")
         self.load_state_dict(state)
 
 
@@ -1031,7 +978,7 @@ class LRScheduler:
             base_lr = getattr(optimizer, optimizer.rate_name)
         self.base_lr = base_lr
         self.last_step = 0
-        self._apply()
+        self._set_rate(self._rate_at(0))
 
     def rate(self, step: int) -> float:
         raise NotImplementedError(f"{type(self).__name__}.rate is not implemented")
@@ -1039,15 +986,51 @@ class LRScheduler:
     @property
     def lr(self) -> float:
         """The rate for the current step."""
-        return float(self.rate(self.last_step))
+        return self._rate_at(self.last_step)
 
     def step(self) -> None:
-        """Advance one step and set the optimizer's rate."""
-        self.last_step += 1
-        self._apply()
+        """Advance one step and set the optimizer's rate.
 
-    def _apply(self) -> None:
-        setattr(self.optimizer, self.optimizer.rate_name, self.lr)
+        Raises:
+            ValueError: when the next step's rate is not one the optimizer accepts (a
+                ``gamma`` > 1 run long enough overflows to infinity); nothing changes
+                then (the step count included).
+
+        Example:
+            >>> schedule = ExponentialDecay(SGD(lr=1.0), gamma=1e200)
+            >>> schedule.step()
+            >>> schedule.step()
+            Traceback (most recent call last):
+            ...
+            ValueError: ExponentialDecay: step 2 gives the rate inf, which SGD refuses (SGD: \
+lr must be a finite number >= 0, got inf (the learning rate))
+            >>> schedule.last_step
+            1
+        """
+        rate = self._rate_at(self.last_step + 1)  # first: a refused rate changes nothing
+        self.last_step += 1
+        self._set_rate(rate)
+
+    def _rate_at(self, step: int) -> float:
+        """``rate(step)``, checked as the optimizer checks its rate (a ValueError naming
+        the schedule otherwise)."""
+        name = type(self).__name__
+        try:
+            rate = float(self.rate(step))
+        except OverflowError:  # Python's float power raises where a product gives inf
+            rate = math.inf
+        except ZeroDivisionError as e:
+            raise ValueError(f"{name}: the rate of step {step} cannot be computed ({e}); "
+                             "check base_lr and the settings") from None
+        owner = type(_unwrapped(self.optimizer))
+        try:
+            return _check_hyper(owner, self.optimizer.rate_name, rate)
+        except ValueError as e:
+            raise ValueError(f"{name}: step {step} gives the rate {rate!r}, which "
+                             f"{owner.__name__} refuses ({e})") from None
+
+    def _set_rate(self, rate: float) -> None:
+        setattr(self.optimizer, self.optimizer.rate_name, rate)
 
     def state_dict(self) -> dict:
         """The position, ``base_lr`` and settings, to save with the optimizer:
@@ -1068,13 +1051,34 @@ class LRScheduler:
         """Continue from a saved position (and set the optimizer's rate for it).
 
         Raises:
-            ValueError: when the state is for another kind of schedule, or a value is
-                missing or invalid; nothing changes then.
+            ValueError: when the state is for another kind of schedule, a value is
+                missing or invalid, or the rate it gives at its position is not one
+                the optimizer accepts; nothing changes then.
         """
-        self._apply_state(self._check_state(state))
+        self.apply_state_dict(self.check_state_dict(state))
 
-    def _check_state(self, state: Mapping) -> list:
-        """Check ``state``; return the ``(schedule, attribute, value)`` to set."""
+    def check_state_dict(self, state: Mapping) -> tuple:
+        """The first half of :meth:`load_state_dict`: check ``state``, the rate it
+        gives included, and return the plan for :meth:`apply_state_dict`."""
+        name = type(self).__name__
+        probe = self._probe(state)
+        try:
+            rate = probe._rate_at(probe.last_step)
+        except ValueError as e:
+            raise ValueError(f"{name}.load_state_dict: {str(e).removeprefix(name + ': ')}"
+                             ) from None
+        return probe, rate
+
+    def apply_state_dict(self, plan: tuple) -> None:
+        """The second half of :meth:`load_state_dict`: carry out a plan made by
+        :meth:`check_state_dict` (it cannot fail)."""
+        probe, rate = plan
+        self._adopt(probe)
+        self._set_rate(rate)
+
+    def _probe(self, state: Mapping) -> LRScheduler:
+        """A copy of this schedule with the values of ``state``, each set through its
+        own check (a ValueError naming the schedule otherwise)."""
         name = type(self).__name__
         if not isinstance(state, Mapping):
             raise TypeError(f"{name}.load_state_dict: expected a dict, got "
@@ -1091,22 +1095,27 @@ class LRScheduler:
         unknown = sorted(set(state) - {"type", "last_step", "base_lr", *self.settings})
         if unknown:
             raise ValueError(f"{name}.load_state_dict: unexpected keys {unknown}")
-        probe = object.__new__(type(self))  # runs each setting's own checks, on no one
-        changes = []
+        probe = copy.copy(self)  # the same optimizer; its own copies of the values
         try:
-            changes.append((self, "last_step",
-                            check_count(name, "last_step", _py(state["last_step"]), 0)))
+            probe.last_step = _checks.count(name, "last_step", _py(state["last_step"]), 0)
             for key in ("base_lr", *self.settings):
                 setattr(probe, key, _py(state[key]))
-                changes.append((self, key, getattr(probe, key)))
         except (TypeError, ValueError) as e:
             raise ValueError(f"{name}.load_state_dict: {e}") from None
-        return changes
+        return probe
 
-    def _apply_state(self, changes: list) -> None:
-        for schedule, key, value in changes:
-            setattr(schedule, key, value)
-        self._apply()
+    def _adopt(self, probe: LRScheduler) -> None:
+        """Take the checked values of ``probe``, made by :meth:`_probe`."""
+        for key in ("last_step", "base_lr", *self.settings):
+            self.__dict__[key] = probe.__dict__[key]
+
+
+def _unwrapped(optimizer):
+    """The optimizer that a wrapper (a ``DistributedOptimizer``, which names it
+    ``__wrapped__``) drives, or ``optimizer`` itself."""
+    while hasattr(optimizer, "__wrapped__"):
+        optimizer = optimizer.__wrapped__
+    return optimizer
 
 
 def _py(value):
@@ -1149,7 +1158,7 @@ class StepDecay(LRScheduler):
     """
 
     settings = ("step_size", "gamma")
-    step_size = _Checked(check_count)
+    step_size = _Checked(_checks.count)
     gamma = Hyperparameter("positive", "the factor applied every step_size steps")
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
@@ -1200,7 +1209,7 @@ class CosineAnnealing(LRScheduler):
     """
 
     settings = ("t_max", "eta_min")
-    t_max = _Checked(check_count)
+    t_max = _Checked(_checks.count)
     eta_min = Hyperparameter("rate", "the rate at the end")
 
     def __init__(self, optimizer: Optimizer, t_max: int, eta_min: float = 0.0,
@@ -1235,7 +1244,7 @@ class LinearWarmup(LRScheduler):
     """
 
     settings = ("warmup_steps",)
-    warmup_steps = _Checked(check_count)
+    warmup_steps = _Checked(_checks.count)
 
     def __init__(self, optimizer: Optimizer, warmup_steps: int,
                  after: LRScheduler | None = None, base_lr: float | None = None):
@@ -1268,7 +1277,7 @@ class LinearWarmup(LRScheduler):
             state["after"] = self.after.state_dict()
         return state
 
-    def _check_state(self, state: Mapping) -> list:
+    def _probe(self, state: Mapping) -> LinearWarmup:
         name = type(self).__name__
         if not isinstance(state, Mapping):
             raise TypeError(f"{name}.load_state_dict: expected a dict, got "
@@ -1280,8 +1289,12 @@ class LinearWarmup(LRScheduler):
                 f"{name}.load_state_dict: the state {has} schedule after the warm-up, this "
                 f"warm-up {this}; make the same schedules as the run that saved it"
             )
-        own = {k: v for k, v in state.items() if k != "after"}
-        changes = super()._check_state(own)
+        probe = super()._probe({k: v for k, v in state.items() if k != "after"})
         if self.after is not None:
-            changes += self.after._check_state(state["after"])
-        return changes
+            probe.after = self.after._probe(state["after"])
+        return probe
+
+    def _adopt(self, probe: LRScheduler) -> None:
+        super()._adopt(probe)
+        if self.after is not None:
+            self.after._adopt(probe.after)

@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
+from zerograd import _checks
+
 __all__ = ["Progress", "progress"]
 
 
@@ -64,7 +66,8 @@ class Progress:
     context manager).
 
     Args:
-        total: the number of steps (None when unknown: no bar, no time left).
+        total: the number of steps, a finite number >= 0 (a Python or NumPy int or
+            float); None when unknown: no bar, no time left.
         desc: what is being done (``"epoch 3"``, a file name).
         unit: the name of a step (``"batch"``); ``"B"`` counts bytes in KiB/MiB/GiB.
         file: where to write (``sys.stderr`` by default).
@@ -76,14 +79,20 @@ class Progress:
         initial: steps already done before this report started (a resumed epoch); the
             rate counts only the steps done since.
         clock: the time source (seconds), for tests.
+
+    Raises:
+        TypeError: when ``total`` or ``interval`` is not a number.
+        ValueError: when one is negative, NaN or infinite.
     """
 
     def __init__(self, total: int | float | None = None, desc: str = "", unit: str = "it",
                  file: TextIO | None = None, interval: float | None = None,
                  tty: bool | None = None, disable: bool = False, initial: float = 0,
                  clock: Callable[[], float] = time.monotonic):
-        if total is not None and not (isinstance(total, (int, float)) and total >= 0):
-            raise ValueError(f"Progress: total must be a number >= 0 or None, got {total!r}")
+        if total is not None:
+            hint = "None when the total is not known"
+            total = _checks.real("Progress", "total", total, "rate", hint)
+            total = int(total) if total.is_integer() else total
         self.total = total
         self.desc = desc
         self.unit = unit
@@ -91,9 +100,7 @@ class Progress:
         self.tty = _isatty(self.file) if tty is None else bool(tty)
         if interval is None:
             interval = 0.1 if self.tty else 10.0
-        if not interval >= 0:
-            raise ValueError(f"Progress: interval must be >= 0 seconds, got {interval!r}")
-        self.interval = interval
+        self.interval = _checks.real("Progress", "interval", interval, "rate", "seconds")
         self.disable = disable
         self.clock = clock
         self.n: float = initial

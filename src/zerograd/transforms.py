@@ -17,12 +17,15 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from zerograd import _checks
+
 __all__ = [
+    "is_stateful",
     "Transform",
     "Compose",
     "Normalize",
@@ -39,54 +42,34 @@ __all__ = [
 ]
 
 
-def _refuse(owner: str, arg: str, value: Any, expected: str, hint: str = "") -> ValueError:
-    """The error for a bad constructor argument: who, which argument, what was given."""
+def _refuse(owner: str, arg: str, value: Any, expected: str, hint: str = "",
+            kind: type = ValueError) -> Exception:
+    """The error for a bad constructor argument: who, which argument, what was given
+    (``kind``: TypeError for a value of the wrong kind, ValueError for one out of range)."""
     got = f"{value!r} ({type(value).__name__})"
-    return ValueError(f"{owner}: {arg} must be {expected}, got {got}" + (f"; {hint}" if hint
-                                                                        else ""))
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value: Any) -> bool:
-    return _is_int(value) or isinstance(value, (float, np.floating))
+    return kind(f"{owner}: {arg} must be {expected}, got {got}" + (f"; {hint}" if hint
+                                                                  else ""))
 
 
 def _generator(owner: str, seed: Any) -> np.random.Generator:
-    """A NumPy generator from a ``seed=`` argument, or a ValueError naming ``owner``.
-
-    ``seed`` may be None (fresh entropy from the OS), a non-negative int, a
-    ``numpy.random.SeedSequence`` or ``BitGenerator``, or a ``numpy.random.Generator``
-    (used as it is, shared with the caller). Data loaders and datasets use it too.
-    """
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.BitGenerator)) \
-            or (_is_int(seed) and seed >= 0):
-        return np.random.default_rng(seed)
-    raise _refuse(owner, "seed", seed, "None, a non-negative int or a numpy.random.Generator",
-                  "for example seed=0")
-
-
-def _check_dtype(owner: str, dtype: Any, kinds: str, expected: str) -> np.dtype:
+    """:func:`zerograd._checks.generator`, with every refusal a ValueError: the rule
+    ``zerograd.datasets`` documents for its ``seed=`` (to be moved onto ``_checks``)."""
     try:
-        result = np.dtype(dtype)
-    except TypeError:
-        result = None
-    if dtype is None or result is None or result.kind not in kinds:
-        raise _refuse(owner, "dtype", dtype, expected)
-    return result
+        return _checks.generator(owner, seed)
+    except TypeError as e:
+        raise ValueError(str(e)) from None
 
 
 def _check_size(owner: str, size: Any) -> tuple[int, int]:
     """A positive int, or a pair of them: ``(width, height)``."""
-    if _is_int(size):
+    if _checks.is_int(size):
         size = (size, size)
-    if not (isinstance(size, (tuple, list)) and len(size) == 2 and all(
-            _is_int(n) and n > 0 for n in size)):
-        raise _refuse(owner, "size", size, "a positive int or a (width, height) pair of them")
+    expected = "a positive int or a (width, height) pair of them"
+    if not (isinstance(size, (tuple, list)) and len(size) == 2
+            and all(map(_checks.is_int, size))):
+        raise _refuse(owner, "size", size, expected, kind=TypeError)
+    if min(size) < 1:
+        raise _refuse(owner, "size", size, expected)
     return int(size[0]), int(size[1])
 
 
@@ -100,12 +83,33 @@ def _pil_image():
     return Image
 
 
+def is_stateful(transform: Any) -> bool:
+    """Whether ``transform`` keeps a state that a checkpoint must restore (a random
+    generator): it has ``state_dict``, ``check_state_dict`` and ``apply_state_dict``
+    (and, for a ``Compose``, one of its transforms keeps a state).
+
+    Example:
+        >>> is_stateful(RandomHorizontalFlip()), is_stateful(Compose([Flatten()]))
+        (True, False)
+    """
+    return getattr(transform, "stateful", True) and all(
+        callable(getattr(transform, name, None))
+        for name in ("state_dict", "check_state_dict", "apply_state_dict"))
+
+
 class Transform:
     """Base class: ``__call__(x)`` transforms one sample.
 
     A transform that can also act on a stacked batch (samples along a new first axis)
     sets ``batchable = True`` and implements ``apply_batch(xs)``, which must equal
     stacking ``self(x)`` over the samples.
+
+    A transform that draws random numbers keeps its generator's state for exact
+    resumes: it implements ``state_dict()``, ``check_state_dict(state)`` (check,
+    change nothing, return a plan) and ``apply_state_dict(plan)`` (which cannot fail);
+    ``load_state_dict`` is both. A :class:`~zerograd.dataloaders.DataLoader` saves and
+    restores the state of such transforms of its dataset with its own (see
+    :func:`is_stateful`).
     """
 
     batchable = False
@@ -116,6 +120,10 @@ class Transform:
     def apply_batch(self, xs):
         """Transform a stacked batch; only for transforms with ``batchable = True``."""
         raise NotImplementedError(f"{type(self).__name__} cannot transform a whole batch")
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore what ``state_dict()`` returned (for transforms that keep a state)."""
+        self.apply_state_dict(self.check_state_dict(state))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -136,15 +144,21 @@ class Compose(Transform):
         if callable(transforms) or isinstance(transforms, (str, bytes)) \
                 or not hasattr(transforms, "__iter__"):
             raise _refuse("Compose", "transforms", transforms, "a list of transforms",
-                          "wrap a single one in a list: Compose([t])")
+                          "wrap a single one in a list: Compose([t])", kind=TypeError)
         self.transforms = list(transforms)
         for i, t in enumerate(self.transforms):
             if not callable(t):
-                raise _refuse("Compose", f"transforms[{i}]", t, "callable (a transform)")
+                raise _refuse("Compose", f"transforms[{i}]", t, "callable (a transform)",
+                              kind=TypeError)
 
     @property
     def batchable(self) -> bool:  # type: ignore[override]
         return all(getattr(t, "batchable", False) for t in self.transforms)
+
+    @property
+    def stateful(self) -> bool:
+        """Whether one of the transforms keeps a state (see :func:`is_stateful`)."""
+        return any(is_stateful(t) for t in self.transforms)
 
     def __call__(self, x):
         for t in self.transforms:
@@ -155,6 +169,33 @@ class Compose(Transform):
         for t in self.transforms:
             xs = t.apply_batch(xs)
         return xs
+
+    # The state of the transforms that keep one, by position (as strings, for JSON).
+    def state_dict(self) -> dict:
+        """``{position: state}`` of the transforms that keep a state (random ones).
+
+        Example:
+            >>> Compose([Flatten(), RandomHorizontalFlip(seed=0)]).state_dict().keys()
+            dict_keys(['1'])
+        """
+        return {str(i): t.state_dict() for i, t in enumerate(self.transforms)
+                if is_stateful(t)}
+
+    def check_state_dict(self, state: Mapping) -> list:
+        """Check ``state`` against each transform that keeps one; return the plan."""
+        expected = {str(i): t for i, t in enumerate(self.transforms) if is_stateful(t)}
+        if not isinstance(state, Mapping) or set(state) != set(expected):
+            got = sorted(state) if isinstance(state, Mapping) else type(state).__name__
+            names = ", ".join(type(t).__name__ for t in expected.values()) or "none"
+            raise ValueError(
+                f"Compose.load_state_dict: expected the states of the transforms at "
+                f"{sorted(expected)} ({names}), got {got}; make the same transforms as "
+                "the saved run")
+        return [(t, t.check_state_dict(state[key])) for key, t in expected.items()]
+
+    def apply_state_dict(self, plan: list) -> None:
+        for transform, part in plan:
+            transform.apply_state_dict(part)
 
     def __repr__(self) -> str:
         return f"Compose({self.transforms!r})"
@@ -213,15 +254,17 @@ class Normalize(Transform):
     def _check(arg: str, value: Any, what: str) -> list[float]:
         """``value`` as a list of one number or one per channel."""
         expected = f"a number or a sequence of {what}, one per channel"
-        if _is_real(value) and math.isfinite(value):  # the common case, quickly
+        if _checks.is_real(value) and math.isfinite(value):  # the common case, quickly
             return [float(value)]
         try:
             a = np.asarray(value)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError):  # a ragged sequence
             raise _refuse("Normalize", arg, value, expected) from None
         # One value per channel: a number, a flat sequence, or a (C, 1, ..., 1) array.
         per_channel = a.ndim <= 1 or all(n == 1 for n in a.shape[1:])
-        if a.dtype.kind not in "iuf" or a.size == 0 or not per_channel:
+        if a.dtype.kind not in "iuf":
+            raise _refuse("Normalize", arg, value, expected, kind=TypeError)
+        if a.size == 0 or not per_channel:
             raise _refuse("Normalize", arg, value, expected)
         values = a.astype(np.float64).reshape(-1).tolist()
         if not all(math.isfinite(v) for v in values):
@@ -311,7 +354,8 @@ class AsType(Transform):
     _kinds, _expected = "biufc", "a NumPy numeric or bool dtype (such as np.float32)"
 
     def __init__(self, dtype: Any = np.float32):
-        self.dtype = _check_dtype(type(self).__name__, dtype, self._kinds, self._expected)
+        self.dtype = _checks.dtype(type(self).__name__, "dtype", dtype, self._kinds,
+                                   self._expected)
 
     def __call__(self, x):
         return np.asarray(x).astype(self.dtype, copy=False)
@@ -362,9 +406,11 @@ class Convert(Transform):
     """
 
     def __init__(self, mode: str = "RGB"):
-        if not isinstance(mode, str) or not mode:
-            raise _refuse("Convert", "mode", mode, "a Pillow image mode such as 'RGB' or 'L'"
-                          ", or 'BGR'")
+        expected = "a Pillow image mode such as 'RGB' or 'L', or 'BGR'"
+        if not isinstance(mode, str):
+            raise _refuse("Convert", "mode", mode, expected, kind=TypeError)
+        if not mode:
+            raise _refuse("Convert", "mode", mode, expected)
         self.mode = mode
 
     def __call__(self, img):
@@ -398,9 +444,12 @@ class Resize(Transform):
 
     def __init__(self, size: Any, mode: Any = None):
         self.size = _check_size("Resize", size)
-        if mode is not None and not (_is_int(mode) and 0 <= mode <= 5):
-            raise _refuse("Resize", "mode", mode, "None or a PIL.Image.Resampling value",
+        expected, hint = ("None or a PIL.Image.Resampling value",
                           "for example PIL.Image.Resampling.NEAREST")
+        if mode is not None and not _checks.is_int(mode):
+            raise _refuse("Resize", "mode", mode, expected, hint, kind=TypeError)
+        if mode is not None and not 0 <= mode <= 5:
+            raise _refuse("Resize", "mode", mode, expected, hint)
         self.mode = mode
 
     def __call__(self, img):
@@ -457,8 +506,8 @@ class ToArray(Transform):
     """
 
     def __init__(self, dtype: Any = np.float32):
-        self.dtype = _check_dtype("ToArray", dtype, "biuf",
-                                  "a NumPy numeric dtype (such as np.float32 or np.uint8)")
+        self.dtype = _checks.dtype("ToArray", "dtype", dtype, "biuf",
+                                   "a NumPy numeric dtype (such as np.float32 or np.uint8)")
 
     def __call__(self, img):
         if isinstance(img, np.ndarray):
@@ -519,10 +568,9 @@ class RandomHorizontalFlip(Transform):
     """
 
     def __init__(self, p: float = 0.5, seed: int | None = None):
-        if not (_is_real(p) and 0.0 <= p <= 1.0):
-            raise _refuse("RandomHorizontalFlip", "p", p, "a probability in [0, 1]")
-        self.p = float(p)
-        self.rng = _generator("RandomHorizontalFlip", seed)
+        self.p = _checks.real("RandomHorizontalFlip", "p", p, "closed_fraction",
+                              "the probability of a flip")
+        self.rng = _checks.generator("RandomHorizontalFlip", seed)
 
     def __call__(self, x):
         if self.rng.random() >= self.p:
@@ -531,6 +579,34 @@ class RandomHorizontalFlip(Transform):
             return x[..., ::-1].copy()
         Image = _pil_image()
         return x.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+
+    def state_dict(self) -> dict:
+        """The state of the generator (``{"rng": ...}``), for exact resumes.
+
+        Example:
+            >>> a, b = RandomHorizontalFlip(seed=0), RandomHorizontalFlip(seed=1)
+            >>> b.load_state_dict(a.state_dict())
+            >>> [a(np.arange(2))[0] for _ in range(6)] == [b(np.arange(2))[0] for _ in range(6)]
+            True
+        """
+        return {"rng": self.rng.bit_generator.state}
+
+    def check_state_dict(self, state: Mapping) -> dict:
+        """Check ``state`` (the generator's, of this generator's kind); the plan."""
+        where = "RandomHorizontalFlip.load_state_dict"
+        if not isinstance(state, Mapping) or set(state) != {"rng"}:
+            raise ValueError(f"{where}: expected {{'rng': <a generator's state>}}, got "
+                             f"{state!r:.80}")
+        kind = type(self.rng.bit_generator)
+        try:
+            kind().state = state["rng"]  # on a scratch generator first
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"{where}: 'rng' is not the state of a {kind.__name__} "
+                             f"generator, as this transform's is ({e})") from None
+        return state["rng"]
+
+    def apply_state_dict(self, plan: dict) -> None:
+        self.rng.bit_generator.state = plan
 
     def __repr__(self) -> str:
         return f"RandomHorizontalFlip(p={self.p})"

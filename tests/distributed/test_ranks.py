@@ -180,3 +180,55 @@ def test_a_failing_rank_ends_the_job(tmp_path, mpi_launch, mode, message):
     if mode == "mismatch":  # every rank raises; the first to abort ends the job
         assert "aborting every rank" in run.stderr
     assert not (tmp_path / "rank0.npz").exists()
+
+
+# ---- mixed precision and resuming on real ranks -------------------------------------------
+@pytest.fixture(scope="module")
+def amp_job(tmp_path_factory, mpi_launch):
+    out = tmp_path_factory.mktemp("amp")
+    # Before the fix, rank 0 updated (entering an Allreduce) while rank 1 skipped: a hang
+    # or ranks out of step, which the timeout turns into a failure.
+    return mpi_launch(2, out, "amp", timeout=90).results(2)
+
+
+def test_an_overflow_on_one_rank_skips_the_step_on_every_rank(amp_job):
+    for result in amp_job:
+        assert result["overflow/took"].tolist() == [False, True, True]
+        assert float(result["overflow/scale"]) == 2.0**9  # halved once, everywhere
+        # two good steps of 0.5 * 2 (2**10 unscaled by the halved scale 2**9)
+        np.testing.assert_array_equal(result["overflow/w"], [-1.0] * 3)
+
+
+def test_unscaled_gradients_stay_float32_through_the_average(amp_job):
+    for result in amp_job:
+        assert result["tiny/grad"].dtype == np.float32  # (float16 made them 0)
+        np.testing.assert_allclose(result["tiny/grad"], 1.5e-8, rtol=1e-6)
+
+
+def test_float16_training_with_a_loss_scaler_agrees_on_every_rank(amp_job):
+    first, second = amp_job
+    for key in keys(first, "train"):
+        assert np.isfinite(first[key]).all(), key
+        np.testing.assert_array_equal(second[key], first[key], err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def resume_job(tmp_path_factory, mpi_launch):
+    out = tmp_path_factory.mktemp("resume")
+    return mpi_launch(2, out, "resume", timeout=90).results(2)
+
+
+@pytest.mark.parametrize("case", ["adam", "sgd16"])
+@pytest.mark.parametrize("way", ["every", "broadcast"])
+def test_a_resumed_run_is_the_straight_run_on_every_rank(resume_job, case, way):
+    # "broadcast": rank 0 alone loads the checkpoint, broadcast_state() gives every rank
+    # its parameters and optimizer state (moments, step counts, float16 masters)
+    straight = keys(resume_job[0], f"{case}/straight")
+    assert any("/optimizer/param/" in k for k in straight)
+    if case == "sgd16":
+        assert any(k.endswith("/master") for k in straight)
+    for r, result in enumerate(resume_job):
+        for key in straight:
+            resumed = key.replace("/straight/", f"/{way}/")
+            np.testing.assert_array_equal(result[resumed], resume_job[0][key],
+                                          err_msg=f"rank {r}: {resumed}")

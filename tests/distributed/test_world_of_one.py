@@ -343,8 +343,43 @@ def test_narrow_floats_travel_as_float32():
     comm.calls.clear()
     optimizer.allreduce_grads()
     assert comm.calls[-1][1] == np.float32
-    assert w.grad.data.dtype == np.float16
+    # the average comes back in float32, as summed (the master weights take float32)
+    assert w.grad.data.dtype == np.float32
     np.testing.assert_array_equal(w.grad.data, [0.5, 0.25])
+
+
+def test_unscaled_float32_gradients_of_float16_parameters_keep_their_precision():
+    # (they were cast back to float16, where 1e-8 is 0)
+    w = Parameter(np.array([1.0, 2.0], dtype=np.float16))
+    w.grad = Variable(np.array([1e-8, 3e-8], dtype=np.float32))
+    optimizer = DistributedOptimizer(optimizers.SGD(1.0).setup([w]), TwinRanks())
+    optimizer.allreduce_grads()
+    assert w.grad.data.dtype == np.float32
+    np.testing.assert_allclose(w.grad.data, [1e-8, 3e-8], rtol=1e-6)
+
+
+def test_a_loss_scaler_averages_the_scaled_gradients_once_before_checking_them():
+    from zerograd.amp import LossScaler
+
+    w = Parameter(np.array([1.0, 2.0], dtype=np.float16))
+    comm = TwinRanks()
+    optimizer = DistributedOptimizer(optimizers.SGD(1.0).setup([w]), comm)
+    scaler = LossScaler(scale=2.0**10)
+    scaler.backward((w * np.float16(2.0**-20)).sum())  # d/dw = 1e-6 * 1024 in float16
+    comm.calls.clear()
+    assert scaler.step(optimizer)
+    assert [op for op, _, _ in comm.calls] == ["max", "sum"]  # one average, no second
+    np.testing.assert_allclose(optimizer.master_of(w).data, [1 - 2.0**-20, 2 - 2.0**-20],
+                               rtol=1e-7)
+    # unscale() then step(): one average, one division
+    scaler.backward((w * np.float16(2.0**-20)).sum())
+    comm.calls.clear()
+    assert scaler.unscale(optimizer)
+    np.testing.assert_allclose(w.grad.data, 2.0**-20, rtol=2e-3)  # float16 products
+    assert scaler.step(optimizer)
+    assert [op for op, _, _ in comm.calls] == ["max", "sum"]
+    np.testing.assert_allclose(optimizer.master_of(w).data, [1 - 2.0**-19, 2 - 2.0**-19],
+                               rtol=1e-7)
 
 
 def test_parameters_are_broadcast_when_the_target_is_set():

@@ -12,6 +12,11 @@ Modes:
     raise     rank 1 raises in the middle of training.
     kill      rank 1 kills itself with SIGKILL in the middle of training.
     mismatch  rank 1 builds a model with one more layer.
+    amp       float16 with a LossScaler: an overflow on rank 1 only, tiny gradients,
+              training.
+    resume    a run saved by rank 0 and resumed the two documented ways (every rank
+              loads; rank 0 loads and broadcasts the state), next to the run that went
+              straight through.
 """
 
 from __future__ import annotations
@@ -227,6 +232,102 @@ def suite(comm, weighted):
     return results
 
 
+def amp(comm):
+    """Mixed precision over the ranks; each rank records what it saw."""
+    from zerograd.amp import LossScaler
+
+    results = {}
+    # 1. Rank 1 alone overflows: every rank must skip that step (and then take the
+    # next together), not rank 0 update while rank 1 skips.
+    w = zerograd.Parameter(np.ones(3, dtype=np.float16))
+    optimizer = distributed.DistributedOptimizer(optimizers.SGD(0.5).setup([w]), comm)
+    scaler = LossScaler(scale=2.0**10)
+    took = []
+    for step in range(3):
+        w.grad = zerograd.Variable(np.full(3, 2.0**10, dtype=np.float16))
+        if step == 0 and comm.rank == 1:
+            w.grad = zerograd.Variable(np.array([np.inf, 1.0, 1.0], dtype=np.float16))
+        took.append(scaler.step(optimizer))
+    comm.barrier()
+    results["overflow/took"] = np.array(took)
+    results["overflow/w"] = w.data.copy()
+    results["overflow/scale"] = np.array(scaler.scale)
+    # 2. Gradients too small for float16, unscaled in float32, then averaged.
+    w = zerograd.Parameter(np.ones(3, dtype=np.float16))
+    optimizer = distributed.DistributedOptimizer(optimizers.SGD(1.0).setup([w]), comm)
+    w.grad = zerograd.Variable(np.full(3, 1e-8 * (comm.rank + 1), dtype=np.float32))
+    optimizer.allreduce_grads()
+    results["tiny/grad"] = np.asarray(w.grad.data)
+    # 3. A few steps of float16 training with dynamic scaling.
+    zerograd.seed(11 + comm.rank)
+    model = Net(np.float16)
+    optimizer = distributed.DistributedOptimizer(optimizers.Adam(0.01).setup(model), comm)
+    scaler = LossScaler()
+    for step in range(STEPS):
+        x, t = local_batch(comm, step)
+        loss = F.softmax_cross_entropy(model(x.astype(np.float16)), t)
+        model.cleargrads()
+        scaler.backward(loss)
+        scaler.step(optimizer)
+    for key, value in model.state_dict().items():
+        results[f"train/{key}"] = value
+    for key, value in optimizer.state_dict().items():
+        results[f"train/optimizer/{key}"] = value
+    results["train/scale"] = np.array(scaler.scale)
+    return results
+
+
+def resume(comm, out):
+    """Train 4 steps straight; and 2 steps, a checkpoint by rank 0, 2 more steps resumed
+    the two documented ways. Each rank records its models and optimizer states."""
+    from zerograd.checkpoint import load_checkpoint, save_checkpoint
+
+    path = os.path.join(out, "checkpoint.npz")
+    results = {}
+    cases = {"adam": (np.float64, lambda: optimizers.Adam(0.01)),
+             "sgd16": (np.float16, lambda: optimizers.MomentumSGD(0.05))}
+    for name, (dtype, make) in cases.items():
+        def start(seed, dtype=dtype, make=make):
+            zerograd.seed(seed + comm.rank)  # different on every rank
+            model = Net(dtype)
+            return model, distributed.DistributedOptimizer(make().setup(model), comm)
+
+        def train(model, optimizer, steps, dtype=dtype):
+            for step in steps:
+                x, t = local_batch(comm, step)
+                loss = F.softmax_cross_entropy(model(x.astype(dtype)), t)
+                model.cleargrads()
+                loss.backward()
+                optimizer.update()
+
+        model, optimizer = start(100)
+        train(model, optimizer, range(2))
+        if comm.rank == 0:
+            save_checkpoint(path, model, optimizer)
+        comm.barrier()
+        train(model, optimizer, range(2, STEPS))
+        runs = {"straight": (model, optimizer)}
+        # (a) every rank loads the checkpoint
+        model, optimizer = start(200)
+        load_checkpoint(path, model, optimizer)
+        train(model, optimizer, range(2, STEPS))
+        runs["every"] = (model, optimizer)
+        # (b) rank 0 loads it, then broadcasts parameters and optimizer state
+        model, optimizer = start(300)
+        if comm.rank == 0:
+            load_checkpoint(path, model, optimizer)
+        optimizer.broadcast_state()
+        train(model, optimizer, range(2, STEPS))
+        runs["broadcast"] = (model, optimizer)
+        for run, (model, optimizer) in runs.items():
+            for key, value in model.state_dict().items():
+                results[f"{name}/{run}/model/{key}"] = value
+            for key, value in optimizer.state_dict().items():
+                results[f"{name}/{run}/optimizer/{key}"] = value
+        comm.barrier()
+    return results
+
+
 def faulty(comm, mode):
     zerograd.seed(0)
     model = Net(np.float64, extra=mode == "mismatch" and comm.rank == 1)
@@ -249,7 +350,8 @@ def faulty(comm, mode):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
-    parser.add_argument("mode", choices=["suite", "raise", "kill", "mismatch"])
+    parser.add_argument("mode", choices=["suite", "raise", "kill", "mismatch", "amp",
+                                         "resume"])
     parser.add_argument("--weighted", action="store_true")
     args = parser.parse_args()
     comm = distributed.init()
@@ -257,6 +359,10 @@ def main() -> None:
         f.write(str(os.getpid()))
     if args.mode == "suite":
         results = suite(comm, args.weighted)
+    elif args.mode == "amp":
+        results = amp(comm)
+    elif args.mode == "resume":
+        results = resume(comm, args.out)
     else:
         results = faulty(comm, args.mode)
     np.savez(os.path.join(args.out, f"rank{comm.rank}.npz"), **results)

@@ -337,6 +337,26 @@ def test_loading_a_npy_file_says_what_it_is(tmp_path):
         layer.load_weights(path)
 
 
+@pytest.mark.parametrize("name, kind", [("w.npz", "an .npz archive"),
+                                        ("w.safetensors", "a safetensors file")])
+def test_a_damaged_file_is_named_by_its_own_format(tmp_path, name, kind):
+    # (a .safetensors file used to be called "an .npz archive")
+    path = tmp_path / name
+    path.write_bytes(b"junk" * 10)
+    layer = L.Linear(2, in_size=3)
+    with pytest.raises(ValueError, match=rf"Linear.load_weights: cannot read .* as {kind} .*"
+                                         r"save the weights again"):
+        layer.load_weights(path)
+
+
+def test_a_deeply_nested_safetensors_header_is_a_clear_error(tmp_path):
+    path = tmp_path / "deep.safetensors"
+    header = b"[" * 100_000 + b"]" * 100_000
+    path.write_bytes(np.uint64(len(header)).tobytes() + header)
+    with pytest.raises(ValueError, match="Linear.load_weights: .*nests too deeply"):
+        L.Linear(2, in_size=3).load_weights(path)
+
+
 # ---- forward hooks --------------------------------------------------------------------------
 def test_forward_hooks_see_each_call_and_can_be_removed(rng):
     layer = L.Linear(2, in_size=3)

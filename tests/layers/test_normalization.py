@@ -1,6 +1,7 @@
 """Tests for the normalisation layers: BatchNorm and LayerNorm."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -176,3 +177,65 @@ def test_repr_shows_size_decay_and_eps():
     assert repr(bn) == "BatchNorm(size=6, decay=0.95, eps=2e-05)"
     assert repr(L.LayerNorm(32, eps=1e-6)) == "LayerNorm(size=32, eps=1e-06)"
     assert repr(L.LayerNorm(dtype=np.float64)) == "LayerNorm(size=None, eps=1e-05, dtype=float64)"
+
+
+# ---- loading into a layer that has not seen an input yet ----------------------------------
+def _bn_state(size=3, dtype=np.float32):
+    return {"gamma": np.ones(size, dtype), "beta": np.zeros(size, dtype),
+            "avg_mean": np.zeros(size, dtype), "avg_var": np.ones(size, dtype)}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: dict(s, beta=np.zeros(5, np.float32)),
+     "'beta': size 5 on axis 0, but 'gamma' has 3 there"),
+    (lambda s: dict(s, avg_var=np.ones((3, 1), np.float32)),
+     "'avg_var': shape (3, 1) given, the layer expects (?,)"),
+    (lambda s: dict(s, avg_mean=np.array(["a", "b", "c"])),
+     "'avg_mean': dtype <U1 given, the layer expects a floating-point dtype"),
+    (lambda s: dict(s, avg_var=np.ones(3, np.int8)),
+     "'avg_var': dtype int8 given, the layer expects a floating-point dtype"),
+    (lambda s: dict(s, gamma=np.ones(3, np.int64)),
+     "'gamma': dtype int64 given, the layer expects a floating-point dtype"),
+])
+def test_an_unbuilt_batch_norm_loads_only_float_vectors_of_one_size(change, message):
+    # (it used to accept any arrays: wrong sizes, strings, int8)
+    bn = L.BatchNorm()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        bn.load_state_dict(change(_bn_state()))
+    assert bn.gamma.data is None and bn.avg_mean is None  # nothing was loaded
+
+
+def test_an_unbuilt_batch_norm_loads_a_good_state_and_runs(rng):
+    source = L.BatchNorm()
+    source(rng.standard_normal((8, 3)).astype(np.float32))
+    bn = L.BatchNorm()
+    bn.load_state_dict(source.state_dict())
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    with test_mode():
+        np.testing.assert_array_equal(bn(x).data, source(x).data)
+    assert bn.size == 3
+
+
+def test_a_built_batch_norm_checks_the_common_size_against_its_own():
+    bn = L.BatchNorm()
+    bn(np.ones((4, 3), np.float32) * np.arange(4, dtype=np.float32)[:, None])
+    message = "'gamma': shape (5,) given, the layer has (3,)"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        bn.load_state_dict(_bn_state(5))
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"gamma": np.ones(3, np.float32), "beta": np.zeros(4, np.float32)},
+     "'beta': size 4 on axis 0, but 'gamma' has 3 there"),
+    ({"gamma": np.ones((3, 2), np.float32), "beta": np.zeros(3, np.float32)},
+     "'gamma': shape (3, 2) given, the layer expects (?,)"),
+    ({"gamma": np.ones(3, np.float64), "beta": np.zeros(3, np.float64)},
+     "'gamma': dtype float64 given, the layer has float32"),
+    ({"gamma": np.array(["x"]), "beta": np.zeros(1, np.float32)},
+     "'gamma': dtype <U1 given, the layer expects a floating-point dtype"),
+])
+def test_an_unbuilt_layer_norm_checks_what_it_loads(state, message):
+    ln = L.LayerNorm()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ln.load_state_dict(state)
+    assert ln.gamma.data is None

@@ -1,5 +1,4 @@
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -8,7 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from zerograd.utils.io import atomic_savez
+from zerograd.utils.io import _temp_prefix, atomic_savez, read_arrays
 
 
 def test_atomic_savez_writes_exactly_the_path(tmp_path):
@@ -145,8 +144,91 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_save(tmp_path):
     left = [p.name for p in tmp_path.iterdir()]
     assert len(left) == 1 and left[0].startswith(".w.npz.") and left[0].endswith(".tmp")
     # A live writer's temporary file (this process's) is never touched.
-    host = socket.gethostname().replace(".", "_").replace("-", "_")
-    live = tmp_path / f".w.npz.{host}-{os.getpid()}.abcd.tmp"
+    live = tmp_path / f"{_temp_prefix('w.npz')}abcd.tmp"
     live.write_bytes(b"being written")
     save_arrays(path, {"a": np.arange(3)})
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["w.npz", live.name])
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_a_long_valid_file_name_saves(tmp_path, suffix):
+    # 255 bytes is a valid name; its temporary file must not be longer than that
+    path = tmp_path / ("w" * (255 - len(suffix)) + suffix)
+    save_arrays(path, {"a": np.arange(3)})
+    assert load_arrays(path)["a"].tolist() == [0, 1, 2]
+    assert os.listdir(tmp_path) == [path.name]
+    assert len(_temp_prefix(path.name)) < 80
+
+
+def test_a_long_names_orphan_is_removed_and_a_live_one_kept(tmp_path):
+    name = "c" * 250 + ".npz"
+    # Another process on this machine that has ended (its pid is free again)...
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, timeout=60)
+    dead = _temp_prefix(name).replace(f"-{os.getpid()}.", f"-{int(proc.stdout)}.")
+    (tmp_path / f"{dead}dead.tmp").write_bytes(b"left by a killed writer")
+    live = tmp_path / f"{_temp_prefix(name)}live.tmp"  # ...and this one, alive
+    live.write_bytes(b"being written")
+    save_arrays(tmp_path / name, {"a": np.zeros(1)})
+    assert sorted(os.listdir(tmp_path)) == sorted([name, live.name])
+
+
+def _deep_json(depth: int = 100_000) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def test_a_deeply_nested_safetensors_header_is_a_value_error(tmp_path):
+    path = tmp_path / "deep.safetensors"
+    header = _deep_json()
+    header += b" " * (-len(header) % 8)
+    path.write_bytes(np.uint64(len(header)).tobytes() + header)
+    with pytest.raises(ValueError, match="nests too deeply"):  # not RecursionError
+        load_arrays(path)
+    with pytest.raises(ValueError, match=r"reader: cannot read .* as a safetensors file "
+                                         r"\(the header nests too deeply"):
+        read_arrays(path, "reader")
+
+
+def test_deeply_nested_npz_metadata_is_a_value_error(tmp_path):
+    path = tmp_path / "deep.npz"
+    np.savez(path, a=np.zeros(1), __metadata__=np.array(_deep_json().decode()))
+    with pytest.raises(ValueError, match="not a JSON map of strings"):
+        load_arrays(path)
+
+
+@pytest.mark.parametrize("name, kind", [("w.npz", "an .npz archive"),
+                                        ("w.safetensors", "a safetensors file")])
+def test_read_arrays_names_the_files_own_format(tmp_path, name, kind):
+    path = tmp_path / name
+    path.write_bytes(b"junk" * 3)
+    with pytest.raises(ValueError, match=rf"^Net.load_weights: cannot read .* as {kind} "
+                                         r"\(.*\); the file is empty, truncated, corrupt "
+                                         r"or of another format; save it again$"):
+        read_arrays(path, "Net.load_weights", "save it again")
+    np.save(tmp_path / "one.npy", np.zeros(2))
+    with pytest.raises(ValueError, match=r"holds a single array \(\.npy\)"):
+        read_arrays(tmp_path / "one.npy", "reader")
+    with pytest.raises(FileNotFoundError):
+        read_arrays(tmp_path / "missing.npz", "reader")
+
+
+@pytest.mark.parametrize("name", ["w.npz", "w.safetensors"])
+def test_load_arrays_reads_only_the_names_asked_for(tmp_path, name):
+    path = tmp_path / name
+    save_arrays(path, {"a": np.arange(2), "b": np.ones(3)}, metadata={"k": "v"})
+    assert list(load_arrays(path, names=["b", "missing"])) == ["b"]
+    arrays, meta = load_arrays(path, metadata=True, names=["a"])
+    assert list(arrays) == ["a"] and meta == {"k": "v"}
+
+
+def test_an_npz_entry_that_is_not_an_array_is_refused(tmp_path):
+    # NumPy hands back the raw bytes of a zip entry that is not a .npy file
+    import zipfile
+
+    path = tmp_path / "w.npz"
+    save_arrays(path, {"a": np.arange(3)})
+    with zipfile.ZipFile(path, "a") as f:
+        f.writestr("b.npy", b"not an array")
+    with pytest.raises(ValueError, match="the entry 'b' is not a NumPy array"):
+        load_arrays(path)
+    assert list(load_arrays(path, names=["a"])) == ["a"]

@@ -1,5 +1,7 @@
 """Keeping the model copies of every rank identical: :func:`broadcast_params` once, then
-:class:`DistributedOptimizer`, which averages the gradients before each update.
+:class:`DistributedOptimizer`, which averages the gradients before each update (and,
+after a resume that rank 0 alone loaded, sends its optimizer state with
+:meth:`DistributedOptimizer.broadcast_state`).
 
 Arrays travel packed: every gradient (and every buffer) of one dtype on one device is
 copied into one contiguous array, which goes through a single ``Allreduce`` (or
@@ -60,7 +62,8 @@ def _describe(array) -> tuple:
 
 def _wire_dtype(dtype) -> np.dtype:
     """The dtype an array travels in: its own, except that floats narrower than 32 bits
-    are summed in float32 (a sum of float16 gradients over many ranks overflows)."""
+    are summed in float32 (a sum of float16 gradients over many ranks overflows), and
+    their gradients come back in float32."""
     dtype = np.dtype(dtype)
     if dtype.kind == "f" and dtype.itemsize < 4:
         return np.dtype(np.float32)
@@ -218,8 +221,14 @@ class DistributedOptimizer:
 
     Everything else (``lr``/``alpha``, ``hooks``, ``add_hook``, ``state_dict``,
     ``save``/``load``, ``t``, ...) reads and writes the wrapped optimizer, so schedules
-    and checkpoints work on the wrapper as on the optimizer. Save from rank 0 only;
-    every rank holds the same state.
+    and checkpoints work on the wrapper as on the optimizer (a checkpoint saved
+    through the wrapper loads into the plain optimizer, and the other way round). Save
+    from rank 0 only; every rank holds the same state. To resume, let every rank load
+    the checkpoint, or rank 0 alone and then call :meth:`broadcast_state`.
+
+    With float16 parameters and a :class:`~zerograd.amp.LossScaler`, give the scaler
+    this wrapper (``scaler.step(optimizer)``): it averages the scaled gradients over the
+    ranks before checking them for overflow, so that every rank skips the same steps.
 
     Args:
         optimizer: a zerograd optimizer (SGD, Adam, ...), set up or not.
@@ -313,6 +322,56 @@ class DistributedOptimizer:
         for group, buf in zip(groups, bufs):
             self._unpack(group, buf, total)
 
+    def broadcast_state(self, root: int = 0) -> None:
+        """Give every rank rank ``root``'s parameters, buffers and optimizer state.
+
+        What :func:`broadcast_params` sends, and the wrapped optimizer's whole state:
+        its update count, hyperparameters, per-parameter state (momentum, Adam's
+        moments and step counts) and the float32 master weights of float16
+        parameters. Every rank must call it. Use it after rank ``root`` alone restored
+        a run (``load_checkpoint`` on rank 0 only): broadcasting the parameters alone
+        would leave the ranks' optimizer states different, and their models would
+        drift apart from the first update. (Restoring the checkpoint on every rank
+        needs no broadcast.)
+
+        Raises:
+            RuntimeError: when the ranks' models differ.
+            ValueError: on every rank, when rank ``root``'s state does not fit some
+                rank's optimizer; no rank's optimizer has changed then.
+
+        Example:
+            >>> import numpy as np
+            >>> from zerograd import optimizers, Parameter
+            >>> w = Parameter(np.array([1.0, 2.0]))
+            >>> DistributedOptimizer(optimizers.Adam().setup([w])).broadcast_state()
+        """
+        if self.comm.size == 1:
+            return
+        target = self._target()
+        broadcast_params(target, self.comm, root)
+        self._synced.update(e.key for e in _entries(target))
+        mine = self.optimizer.state_dict() if self.comm.rank == root else None
+        # The names, shapes and dtypes go first (a small object), then the arrays,
+        # packed as the parameters are.
+        layout = self.comm.bcast(
+            None if mine is None else [(k, v.shape, v.dtype.str) for k, v in mine.items()],
+            root)
+        state = mine if mine is not None else {
+            key: np.empty(shape, dtype=dtype) for key, shape, dtype in layout}
+        _broadcast([_Entry(("state", key), state[key]) for key, _, _ in layout],
+                   self.comm, root)
+        plan, error = None, None
+        if self.comm.rank != root:
+            try:
+                plan = self.optimizer.check_state_dict(state)
+            except (TypeError, ValueError) as e:
+                error = f"on rank {self.comm.rank}: {e}"
+        errors = [e for e in self.comm.mpi_comm.allgather(error) if e is not None]
+        if errors:  # every rank raises, none has changed
+            raise ValueError(f"DistributedOptimizer.broadcast_state: {errors[0]}")
+        if plan is not None:
+            self.optimizer.apply_state_dict(plan)
+
     # ---- internals -------------------------------------------------------------------------
     def _target(self):
         target = getattr(self.optimizer, "target", None)
@@ -366,23 +425,30 @@ class DistributedOptimizer:
     def _unpack(group: _Group, buf, total: float) -> None:
         """Divide the sums by the total weight and hand them back. The gradients become
         views of this step's buffer (a new one each step, so no earlier gradient
-        changes); buffers are written in place (layers hold them)."""
+        changes), in the dtype they were summed in: the gradients of float16
+        parameters stay float32, the precision their master weights and a loss
+        scaler's unscaling need (a 1e-8 gradient is 0 in float16). Buffers are written
+        in place (layers hold them), in their own dtype."""
         data = buf[:group.size]
         data /= total
         counts = cuda.as_numpy(buf[group.size:])
         k = 0
         for entry, where in group.slices():
             value = data[where].reshape(entry.array.shape)
-            if value.dtype != entry.array.dtype:
-                value = value.astype(entry.array.dtype)
             if entry.param is None:
-                entry.array[...] = value
+                entry.array[...] = value  # (cast into the buffer's dtype)
                 continue
             if counts[k] > 0:
                 entry.param.grad = Variable(value)
             k += 1
 
     # ---- everything else is the wrapped optimizer's ----------------------------------------
+    @property
+    def __wrapped__(self):
+        """The wrapped optimizer: what checkpoints record and schedules check rates
+        against (a DistributedOptimizer and its optimizer are interchangeable there)."""
+        return self.optimizer
+
     def __getattr__(self, name: str) -> Any:
         if name in DistributedOptimizer._own:  # not set yet: no recursion
             raise AttributeError(name)

@@ -7,8 +7,7 @@ import math
 import numpy as np
 
 import zerograd.functions as F
-from zerograd import cuda
-from zerograd.layers import _args
+from zerograd import _checks, cuda
 from zerograd.layers.base import Layer
 from zerograd.layers.linear import Linear
 from zerograd.layers.normalization import LayerNorm
@@ -53,10 +52,10 @@ class MultiHeadAttention(Layer):
         super().__init__()
         name = type(self).__name__
         self.embed_dim, self.num_heads = _check_heads(name, embed_dim, num_heads)
-        self.causal = _args.flag(name, "causal", causal)
-        self.dropout_ratio = _args.fraction(name, "dropout_ratio", dropout_ratio)
-        self.nobias = _args.flag(name, "nobias", nobias)
-        self.dtype = _args.float_dtype(name, dtype)
+        self.causal = _checks.flag(name, "causal", causal)
+        self.dropout_ratio = _checks.fraction(name, "dropout_ratio", dropout_ratio)
+        self.nobias = _checks.flag(name, "nobias", nobias)
+        self.dtype = _checks.float_dtype(name, dtype)
         self.qkv = Linear(3 * self.embed_dim, nobias=self.nobias, dtype=self.dtype,
                           in_size=self.embed_dim)
         self.out = Linear(self.embed_dim, nobias=self.nobias, dtype=self.dtype,
@@ -98,8 +97,8 @@ class MultiHeadAttention(Layer):
 
 
 def _check_heads(layer: str, embed_dim, num_heads) -> tuple[int, int]:
-    embed_dim = _args.size(layer, "embed_dim", embed_dim, "features per position")
-    num_heads = _args.size(layer, "num_heads", num_heads, "attention heads")
+    embed_dim = _checks.size(layer, "embed_dim", embed_dim, "features per position")
+    num_heads = _checks.size(layer, "num_heads", num_heads, "attention heads")
     if embed_dim % num_heads != 0:
         raise ValueError(
             f"{layer}: embed_dim={embed_dim} is not a multiple of num_heads={num_heads}; "
@@ -150,14 +149,14 @@ class TransformerBlock(Layer):
         # Checked here, so that a bad value is reported in this layer's name.
         name = type(self).__name__
         embed_dim, num_heads = _check_heads(name, embed_dim, num_heads)
-        hidden_size = _args.size(name, "hidden_size", hidden_size, "width of the MLP",
+        hidden_size = _checks.size(name, "hidden_size", hidden_size, "width of the MLP",
                                  optional=True)
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.hidden_size = 4 * embed_dim if hidden_size is None else hidden_size
-        self.causal = _args.flag(name, "causal", causal)
-        self.dropout_ratio = _args.fraction(name, "dropout_ratio", dropout_ratio)
-        self.activation = _args.function(name, "activation", activation)
-        dtype = _args.float_dtype(name, dtype)
+        self.causal = _checks.flag(name, "causal", causal)
+        self.dropout_ratio = _checks.fraction(name, "dropout_ratio", dropout_ratio)
+        self.activation = _checks.function(name, "activation", activation)
+        dtype = _checks.float_dtype(name, dtype)
         self.ln1 = LayerNorm(embed_dim, dtype=dtype)
         self.attn = MultiHeadAttention(embed_dim, num_heads, causal=self.causal,
                                        dropout_ratio=self.dropout_ratio, dtype=dtype)

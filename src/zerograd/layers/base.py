@@ -19,7 +19,7 @@ import numpy as np
 from zerograd import cuda
 from zerograd.config import no_grad, test_mode
 from zerograd.core import Parameter, Variable
-from zerograd.utils.io import NotAnArchiveError, load_arrays, save_arrays
+from zerograd.utils.io import read_arrays, save_arrays
 
 __all__ = ["Layer"]
 
@@ -109,8 +109,17 @@ class Layer:
 
     def _expected_shape(self, name: str) -> tuple | None:
         """The shape entry ``name`` must have when it is loaded before being created
-        (None: no constraint; None inside the tuple: a size learnt from the input)."""
+        (None: no constraint). Inside the tuple, an int is a size that must match, None
+        a size learnt from the input, and a string a size learnt from the input that
+        every entry of this layer naming the same string shares (``("C",)`` for each of
+        batch norm's four vectors)."""
         return None
+
+    def _expected_kinds(self, name: str) -> str:
+        """The dtype kinds (``np.dtype.kind``) entry ``name`` may have when it is loaded
+        before being created: floats for a Parameter, anything for a buffer unless the
+        layer says otherwise."""
+        return "f" if isinstance(self.__dict__.get(name), Parameter) else ""
 
     def _after_load(self) -> None:
         """Called after load_state_dict: derive sizes from what was loaded."""
@@ -487,21 +496,30 @@ class Layer:
             >>> bool((a.W.data == b.W.data).all())
             True
         """
-        self._apply_load(self._check_load(state, strict))
+        self.apply_state_dict(self.check_state_dict(state, strict))
 
-    def _check_load(self, state: Mapping[str, Any], strict: bool = True) -> list:
-        """Check ``state`` as :meth:`load_state_dict` does; return the planned updates
-        ``(layer, attribute, array, current array)`` for :meth:`_apply_load`. Raises
-        the ValueError that lists every mismatch."""
+    def check_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> list:
+        """The first half of :meth:`load_state_dict`: check ``state`` and return the
+        plan that :meth:`apply_state_dict` carries out, changing nothing.
+
+        Raises:
+            ValueError: listing every mismatch, as :meth:`load_state_dict`.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: expected a dict of "
+                            f"arrays as made by state_dict(), got {type(state).__name__}")
         problems = []
         updates = []
         known = set()
+        named: dict[tuple[int, str], tuple[int, str]] = {}  # (layer, size name) -> size, key
         for key, layer, name in self._entries():
             known.add(key)
             current = _array_of(layer.__dict__[name])
             if key not in state:
                 if strict and current is not None:
                     problems.append(f"missing {key!r} (shape {current.shape})")
+                if current is not None:
+                    problems += _bind_sizes(layer, name, key, current.shape, named)
                 continue
             value = state[key]
             if not _is_array(value):
@@ -516,22 +534,9 @@ class Layer:
                     problems.append(
                         f"{key!r}: dtype {value.dtype} given, the layer has {current.dtype}"
                     )
+                problems += _bind_sizes(layer, name, key, current.shape, named)
             else:
-                expected = getattr(layer, "dtype", None)
-                if expected is not None and value.dtype != np.dtype(expected):
-                    problems.append(
-                        f"{key!r}: dtype {value.dtype} given, the layer has {np.dtype(expected)}"
-                    )
-                shape = layer._expected_shape(name)  # None stands for a size not known yet
-                if shape is not None and (
-                    len(shape) != value.ndim
-                    or any(e is not None and e != v for e, v in zip(shape, value.shape))
-                ):
-                    wanted = tuple("?" if e is None else e for e in shape)
-                    problems.append(
-                        f"{key!r}: shape {value.shape} given, the layer expects "
-                        f"{wanted}".replace("'?'", "?")
-                    )
+                problems += _check_new_entry(layer, name, key, value, named)
             updates.append((layer, name, value, current))
         if strict:
             problems += [f"unexpected {key!r} (no such entry in the layer)"
@@ -545,8 +550,9 @@ class Layer:
             )
         return updates
 
-    def _apply_load(self, updates: list) -> None:
-        """Copy the arrays planned by :meth:`_check_load` in (cannot fail)."""
+    def apply_state_dict(self, updates: list) -> None:
+        """The second half of :meth:`load_state_dict`: copy in the arrays planned by
+        :meth:`check_state_dict` (it cannot fail)."""
         for layer, name, value, current in updates:
             _assign(layer, name, value, current)
         for layer in self._layers():
@@ -583,31 +589,60 @@ class Layer:
 
         Raises:
             FileNotFoundError: when ``path`` does not exist.
-            ValueError: when the file is truncated or not an ``.npz`` archive, or its
-                names, shapes or dtypes do not match the layer.
+            ValueError: when the file is empty, truncated, corrupt or not of the format
+                its suffix names (``.npz`` or ``.safetensors``), or its names, shapes or
+                dtypes do not match the layer.
         """
-        path = os.fspath(path)
-        try:
-            state = {key.replace("/", "."): value for key, value in load_arrays(path).items()}
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            raise
-        except NotAnArchiveError:
-            raise ValueError(
-                f"{type(self).__name__}.load_weights: {path!r} holds a single array (.npy), "
-                "not an .npz archive of named weights; save with save_weights()"
-            ) from None
-        except Exception as e:
-            raise ValueError(
-                f"{type(self).__name__}.load_weights: cannot read {path!r} as an .npz "
-                f"archive ({type(e).__name__}: {e}); the file may be truncated or "
-                "corrupt: save the weights again"
-            ) from e
+        arrays = read_arrays(path, f"{type(self).__name__}.load_weights",
+                             "save the weights again with save_weights()")
+        state = {key.replace("/", "."): value for key, value in arrays.items()}
         self.load_state_dict(state)
 
 
 def _array_of(obj: Any):
     """The array behind a registered entry: a Parameter's data, or a buffer itself."""
     return obj.data if isinstance(obj, Variable) else obj
+
+
+def _check_new_entry(layer: Layer, name: str, key: str, value: Any, named: dict) -> list:
+    """What is wrong with ``value`` for entry ``name`` of ``layer``, not created yet."""
+    problems = []
+    kinds = layer._expected_kinds(name)
+    expected = getattr(layer, "dtype", None)
+    if kinds and value.dtype.kind not in kinds:
+        wanted = "a floating-point dtype" if kinds == "f" else f"a dtype of kind {kinds!r}"
+        problems.append(f"{key!r}: dtype {value.dtype} given, the layer expects {wanted}")
+    elif expected is not None and value.dtype != np.dtype(expected):
+        problems.append(
+            f"{key!r}: dtype {value.dtype} given, the layer has {np.dtype(expected)}")
+    shape = layer._expected_shape(name)
+    if shape is not None and (
+        len(shape) != value.ndim
+        or any(isinstance(e, int) and e != v for e, v in zip(shape, value.shape))
+    ):
+        wanted = ", ".join("?" if not isinstance(e, int) else str(e) for e in shape)
+        wanted = f"({wanted},)" if len(shape) == 1 else f"({wanted})"
+        problems.append(f"{key!r}: shape {value.shape} given, the layer expects {wanted}")
+    elif shape is not None:
+        problems += _bind_sizes(layer, name, key, value.shape, named)
+    return problems
+
+
+def _bind_sizes(layer: Layer, name: str, key: str, shape: tuple, named: dict) -> list:
+    """Record the sizes that ``shape`` gives the named sizes of entry ``name`` (see
+    :meth:`Layer._expected_shape`); what disagrees with an earlier entry's."""
+    expected = layer._expected_shape(name)
+    if expected is None or len(expected) != len(shape):
+        return []
+    problems = []
+    for axis, (size_name, size) in enumerate(zip(expected, shape)):
+        if not isinstance(size_name, str):
+            continue
+        bound = named.setdefault((id(layer), size_name), (size, key))
+        if bound[0] != size:
+            problems.append(f"{key!r}: size {size} on axis {axis}, but {bound[1]!r} has "
+                            f"{bound[0]} there; they must agree")
+    return problems
 
 
 def _assign(layer: Layer, name: str, value: Any, current: Any) -> None:

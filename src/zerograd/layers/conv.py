@@ -7,9 +7,8 @@ import math
 import numpy as np
 
 import zerograd.functions as F
-from zerograd import cuda
+from zerograd import _checks, cuda
 from zerograd.core import Parameter
-from zerograd.layers import _args
 from zerograd.layers.base import Layer
 from zerograd.random import normal
 from zerograd.utils.shape import pair
@@ -24,14 +23,14 @@ class _Convolution(Layer):
                  dtype=np.float32, in_channels: int | None = None):
         super().__init__()
         name = type(self).__name__
-        self.out_channels = _args.size(name, "out_channels", out_channels,
+        self.out_channels = _checks.size(name, "out_channels", out_channels,
                                        "the number of output channels")
-        self.kernel_size = _args.pair(name, "kernel_size", kernel_size, minimum=1)
-        self.stride = _args.pair(name, "stride", stride, minimum=1)
-        self.pad = _args.pair(name, "pad", pad, minimum=0)
-        self.nobias = _args.flag(name, "nobias", nobias)
-        self.dtype = _args.float_dtype(name, dtype)
-        self.in_channels = _args.size(name, "in_channels", in_channels,
+        self.kernel_size = _checks.pair(name, "kernel_size", kernel_size, minimum=1)
+        self.stride = _checks.pair(name, "stride", stride, minimum=1)
+        self.pad = _checks.pair(name, "pad", pad, minimum=0)
+        self.nobias = _checks.flag(name, "nobias", nobias)
+        self.dtype = _checks.float_dtype(name, dtype)
+        self.in_channels = _checks.size(name, "in_channels", in_channels,
                                       "the number of input channels", optional=True)
         self.W = Parameter(None, name="W")
         if self.in_channels is not None:

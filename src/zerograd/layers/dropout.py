@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zerograd.functions as F
-from zerograd.layers import _args
+from zerograd import _checks
 from zerograd.layers.base import Layer
 
 __all__ = ["Dropout"]
@@ -33,7 +33,7 @@ class Dropout(Layer):
 
     def __init__(self, dropout_ratio: float = 0.5):
         super().__init__()
-        self.dropout_ratio = _args.fraction(
+        self.dropout_ratio = _checks.fraction(
             type(self).__name__, "dropout_ratio", dropout_ratio,
             hint="1 would drop every element")
 

@@ -7,9 +7,8 @@ import math
 import numpy as np
 
 import zerograd.functions as F
-from zerograd import cuda
+from zerograd import _checks, cuda
 from zerograd.core import Parameter
-from zerograd.layers import _args
 from zerograd.layers.base import Layer
 from zerograd.random import normal
 
@@ -46,11 +45,11 @@ class Linear(Layer):
                  in_size: int | None = None):
         super().__init__()
         name = type(self).__name__
-        self.out_size = _args.size(name, "out_size", out_size, "the number of output features")
-        self.in_size = _args.size(name, "in_size", in_size, "the number of input features",
+        self.out_size = _checks.size(name, "out_size", out_size, "the number of output features")
+        self.in_size = _checks.size(name, "in_size", in_size, "the number of input features",
                                   optional=True)
-        self.nobias = _args.flag(name, "nobias", nobias)
-        self.dtype = _args.float_dtype(name, dtype)
+        self.nobias = _checks.flag(name, "nobias", nobias)
+        self.dtype = _checks.float_dtype(name, dtype)
         self.W = Parameter(None, name="W")
         if self.in_size is not None:
             self._init_W()
@@ -109,10 +108,10 @@ class EmbedID(Layer):
     def __init__(self, in_size: int, out_size: int, dtype=np.float32):
         super().__init__()
         name = type(self).__name__
-        self.in_size = _args.size(name, "in_size", in_size, "the number of ids")
-        self.out_size = _args.size(name, "out_size", out_size,
+        self.in_size = _checks.size(name, "in_size", in_size, "the number of ids")
+        self.out_size = _checks.size(name, "out_size", out_size,
                                    "the length of each embedding vector")
-        self.dtype = _args.float_dtype(name, dtype)
+        self.dtype = _checks.float_dtype(name, dtype)
         self.W = Parameter(normal((self.in_size, self.out_size), 1.0, self.dtype), name="W")
 
     def extra_repr(self) -> str:

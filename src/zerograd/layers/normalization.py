@@ -7,10 +7,9 @@ import math
 import numpy as np
 
 import zerograd.functions as F
-from zerograd import cuda
+from zerograd import _checks, cuda
 from zerograd.config import Config
 from zerograd.core import Parameter
-from zerograd.layers import _args
 from zerograd.layers.base import Layer
 
 __all__ = ["BatchNorm", "LayerNorm"]
@@ -51,9 +50,9 @@ class BatchNorm(Layer):
     def __init__(self, decay: float = 0.9, eps: float = 2e-5):
         super().__init__()
         name = type(self).__name__
-        self.decay = _args.fraction(name, "decay", decay, include_one=True,
+        self.decay = _checks.fraction(name, "decay", decay, include_one=True,
                                     hint="the weight of the old running average")
-        self.eps = _args.positive_number(name, "eps", eps, hint="e.g. 2e-5")
+        self.eps = _checks.positive_number(name, "eps", eps, hint="e.g. 2e-5")
         self.gamma = Parameter(None, name="gamma")
         self.beta = Parameter(None, name="beta")
         self.register_buffer("avg_mean", None)
@@ -63,7 +62,7 @@ class BatchNorm(Layer):
         xp = cuda.get_array_module(x)
         size, dtype = x.shape[1], x.dtype
         if dtype.kind == "f":
-            _args.representable(type(self).__name__, "eps", self.eps, dtype)
+            _checks.representable(type(self).__name__, "eps", self.eps, dtype)
         if self.gamma.data is None:
             self.gamma.data = xp.ones(size, dtype=dtype)
         if self.beta.data is None:
@@ -77,6 +76,13 @@ class BatchNorm(Layer):
     def size(self) -> int | None:
         """The number of features or channels, None before the first input."""
         return None if self.gamma.data is None else int(self.gamma.data.shape[0])
+
+    # Loaded before the first input: four float vectors of one common size.
+    def _expected_shape(self, name):
+        return ("C",)
+
+    def _expected_kinds(self, name):
+        return "f"
 
     def extra_repr(self) -> str:
         return f"size={self.size}, decay={self.decay}, eps={self.eps}"
@@ -132,10 +138,10 @@ class LayerNorm(Layer):
     def __init__(self, size: int | None = None, eps: float = 1e-5, dtype=np.float32):
         super().__init__()
         name = type(self).__name__
-        size = _args.size(name, "size", size, "the length of the last axis", optional=True)
-        self.eps = _args.positive_number(name, "eps", eps, hint="e.g. 1e-5")
-        self.dtype = _args.float_dtype(name, dtype)
-        _args.representable(name, "eps", self.eps, self.dtype)
+        size = _checks.size(name, "size", size, "the length of the last axis", optional=True)
+        self.eps = _checks.positive_number(name, "eps", eps, hint="e.g. 1e-5")
+        self.dtype = _checks.float_dtype(name, dtype)
+        _checks.representable(name, "eps", self.eps, self.dtype)
         self.gamma = Parameter(None, name="gamma")
         self.beta = Parameter(None, name="beta")
         if size is not None:
@@ -145,6 +151,9 @@ class LayerNorm(Layer):
     def size(self) -> int | None:
         """The length of the normalised axis, None before the first input."""
         return None if self.gamma.data is None else int(self.gamma.data.shape[0])
+
+    def _expected_shape(self, name):
+        return ("C",)  # loaded before the first input: two vectors of one common size
 
     def extra_repr(self) -> str:
         dtype = "" if self.dtype == np.float32 else f", dtype={self.dtype}"

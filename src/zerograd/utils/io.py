@@ -24,11 +24,12 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
 
@@ -41,6 +42,7 @@ __all__ = [
     "load_safetensors",
     "save_arrays",
     "load_arrays",
+    "read_arrays",
 ]
 
 
@@ -64,10 +66,29 @@ def give_default_mode(fd: int) -> None:
 # =========================================================================================
 # Atomic writes
 # =========================================================================================
-# A temporary file's name says which process writes it (host and pid), so that a later
-# save can tell the file of a writer that was killed (SIGKILL, power loss) from one that
-# is still being written, and remove only the first.
-_HOST = socket.gethostname().replace(".", "_").replace("-", "_") or "host"
+# A temporary file's name says which file it replaces and which process writes it, so
+# that a later save of the same file can tell the temporary file of a writer that was
+# killed (SIGKILL, power loss) from one still being written, and remove only the first:
+#
+#     .<the name's first 32 characters>.<digest of the name>.<host digest>-<pid>.XXXXXXXX.tmp
+#
+# Digests (not the name and host themselves) keep it short: a file name that is valid
+# (up to 255 bytes) must not become too long for its temporary file.
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=4).hexdigest()
+
+
+_HOST = _digest(socket.gethostname())
+
+
+def _temp_stem(name: str) -> str:
+    """What every temporary file of the file ``name`` starts with."""
+    return f".{name[:32]}.{_digest(name)}."
+
+
+def _temp_prefix(name: str) -> str:
+    """The start of the name of a temporary file of ``name`` written by this process."""
+    return f"{_temp_stem(name)}{_HOST}-{os.getpid()}."
 
 
 def _writer_is_dead(writer: str) -> bool:
@@ -87,7 +108,7 @@ def _writer_is_dead(writer: str) -> bool:
 
 def _remove_orphans(folder: str, name: str) -> None:
     """Remove temporary files of ``name`` whose writer on this machine has died."""
-    start = f".{name}."
+    start = _temp_stem(name)
     try:
         entries = os.listdir(folder)
     except OSError:
@@ -121,8 +142,8 @@ def atomic_write(path: str | os.PathLike, write: Callable) -> None:
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    prefix = f".{os.path.basename(path)}.{_HOST}-{os.getpid()}."
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(os.path.basename(path)), suffix=".tmp",
+                               dir=folder)
     _remove_orphans(folder, os.path.basename(path))
     try:
         give_default_mode(fd)
@@ -172,19 +193,26 @@ class NotAnArchiveError(ValueError):
     """The file is a single NumPy array (``.npy``), not an ``.npz`` archive."""
 
 
-def load_npz(path: str | os.PathLike) -> dict:
-    """Read a whole ``.npz`` archive into a dict of arrays (no pickles are loaded).
+def load_npz(path: str | os.PathLike, names: Collection[str] | None = None) -> dict:
+    """Read a whole ``.npz`` archive (or only its entries ``names`` that it has) into a
+    dict of arrays (no pickles are loaded).
 
     Raises:
         NotAnArchiveError: when the file holds a single array (``.npy``).
         OSError, ValueError, zipfile.BadZipFile: when it cannot be read (truncated,
-            corrupt, not NumPy's format).
+            corrupt, not NumPy's format, or a zip entry that is not an array).
     """
     loaded = np.load(os.fspath(path), allow_pickle=False)
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise NotAnArchiveError(f"{os.fspath(path)!r} holds a single array, not an archive")
     with loaded:
-        return {key: loaded[key] for key in loaded.files}
+        keys = loaded.files if names is None else [k for k in loaded.files if k in names]
+        arrays = {key: loaded[key] for key in keys}
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # NumPy gives a member's raw bytes then
+            raise ValueError(f"{os.fspath(path)!r}: the entry {key!r} is not a NumPy array "
+                             "(.npy) but other data")
+    return arrays
 
 
 # The entry of an .npz that carries save_arrays' metadata (a 0-d string array of JSON).
@@ -299,11 +327,17 @@ def save_safetensors(path: str | os.PathLike, arrays: Mapping, metadata=None) ->
     atomic_write(path, write)
 
 
+class _SafetensorsError(ValueError):
+    """A file that is not a valid safetensors file; ``problem`` says why."""
+
+    def __init__(self, path: str, problem: str):
+        super().__init__(f"load_safetensors: {path!r} is not a valid safetensors file: "
+                         f"{problem}; the file may be truncated or corrupt: write it again")
+        self.problem = problem
+
+
 def _header_error(path: str, problem: str) -> ValueError:
-    return ValueError(
-        f"load_safetensors: {path!r} is not a valid safetensors file: {problem}; the file "
-        "may be truncated or corrupt: write it again"
-    )
+    return _SafetensorsError(path, problem)
 
 
 def _read_safetensors_header(path: str, f, size: int) -> tuple[dict, dict, int]:
@@ -330,6 +364,8 @@ def _read_safetensors_header(path: str, f, size: int) -> tuple[dict, dict, int]:
         header = json.loads(text.decode("utf-8"), object_pairs_hook=no_duplicates)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _header_error(path, f"the header is not JSON ({e})") from None
+    except RecursionError:
+        raise _header_error(path, "the header nests too deeply to be read") from None
     if not isinstance(header, dict):
         raise _header_error(path, f"the header is a JSON {type(header).__name__}, not an object")
     metadata = header.pop("__metadata__", {})
@@ -375,8 +411,10 @@ def _read_safetensors_header(path: str, f, size: int) -> tuple[dict, dict, int]:
     return entries, metadata, 8 + length
 
 
-def load_safetensors(path: str | os.PathLike, metadata: bool = False):
-    """Read a whole safetensors file into a dict of NumPy arrays.
+def load_safetensors(path: str | os.PathLike, metadata: bool = False,
+                     names: Collection[str] | None = None):
+    """Read a whole safetensors file (or only its entries ``names`` that it has) into a
+    dict of NumPy arrays.
 
     Every part of the header is checked (dtypes, shapes, byte ranges in bounds and not
     overlapping, metadata of strings) before any array is read; each array is a fresh,
@@ -386,6 +424,7 @@ def load_safetensors(path: str | os.PathLike, metadata: bool = False):
     Args:
         path: the file.
         metadata: also return the header's ``__metadata__`` map.
+        names: read only these entries (the whole header is checked all the same).
 
     Returns:
         ``{name: array}``, or ``(arrays, metadata)`` when ``metadata`` is True.
@@ -408,6 +447,8 @@ def load_safetensors(path: str | os.PathLike, metadata: bool = False):
         entries, meta, start = _read_safetensors_header(path, f, size)
         arrays = {}
         for name, (dtype_name, shape, begin, end) in entries.items():
+            if names is not None and name not in names:
+                continue
             f.seek(start + begin)
             raw = np.empty(end - begin, dtype=np.uint8)
             if f.readinto(raw.data) != raw.size:
@@ -426,6 +467,7 @@ def load_safetensors(path: str | os.PathLike, metadata: bool = False):
                     array = array.astype(dtype.newbyteorder("="))
             arrays[name] = array
     return (arrays, meta) if metadata else arrays
+
 
 
 # =========================================================================================
@@ -468,13 +510,15 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping, metadata=None) -> None
     atomic_savez(path, arrays)
 
 
-def load_arrays(path: str | os.PathLike, metadata: bool = False):
+def load_arrays(path: str | os.PathLike, metadata: bool = False,
+                names: Collection[str] | None = None):
     """Read a whole file written by :func:`save_arrays` (or by the ``safetensors``
     package, or ``np.savez``) into a dict of arrays, choosing the format by suffix.
 
     Args:
         path: the file.
         metadata: also return the metadata map saved with the arrays (``{}`` if none).
+        names: read only these entries (those the file has), not the whole file.
 
     Returns:
         ``{name: array}``, or ``(arrays, metadata)`` when ``metadata`` is True.
@@ -485,14 +529,15 @@ def load_arrays(path: str | os.PathLike, metadata: bool = False):
             file always raises ValueError naming the file and the problem).
     """
     if _is_safetensors(path):
-        return load_safetensors(path, metadata)
-    arrays = load_npz(path)
+        return load_safetensors(path, metadata, names)
+    wanted = None if names is None else {*names, _NPZ_METADATA}
+    arrays = load_npz(path, wanted)
     meta = {}
     if _NPZ_METADATA in arrays:
         raw = arrays.pop(_NPZ_METADATA)
         try:
             meta = json.loads(str(raw))
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             meta = None
         if not isinstance(meta, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in meta.items()
@@ -502,3 +547,47 @@ def load_arrays(path: str | os.PathLike, metadata: bool = False):
                 "JSON map of strings; the file was not written by save_arrays"
             )
     return (arrays, meta) if metadata else arrays
+
+
+def read_arrays(path: str | os.PathLike, who: str, hint: str = "",
+                names: Collection[str] | None = None) -> dict:
+    """:func:`load_arrays` for a reader that promises one clear ``ValueError``: every
+    way the file can fail to be read, other than not being there or not being
+    readable, raises it, naming ``who`` reads, the file, its format (by suffix) and
+    the problem, followed by ``hint`` (what to do).
+
+    Args:
+        path: the file.
+        who: the reader, e.g. ``"Linear.load_weights"``.
+        hint: appended to the message, e.g. ``"save the weights again"``.
+        names: read only these entries (see :func:`load_arrays`).
+
+    Raises:
+        FileNotFoundError, IsADirectoryError, PermissionError: as ``open`` raises them.
+        ValueError: when the file is empty, truncated, corrupt, of another format, a
+            single ``.npy`` array, or has a hostile header.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+        >>> with open(path, "wb") as f:
+        ...     _ = f.write(b"junk")
+        >>> read_arrays(path, "Model.load_weights")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Model.load_weights: cannot read '...w.safetensors' as a safetensors file (4 ...
+    """
+    path = os.fspath(path)
+    tail = f"; {hint}" if hint else ""
+    kind = "a safetensors file" if _is_safetensors(path) else "an .npz archive"
+    try:
+        return load_arrays(path, names=names)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except NotAnArchiveError:
+        raise ValueError(f"{who}: {path!r} holds a single array (.npy), not an .npz archive "
+                         f"of named arrays{tail}") from None
+    except Exception as e:  # zipfile.BadZipFile, EOFError, OSError, ValueError, ...
+        detail = e.problem if isinstance(e, _SafetensorsError) else f"{type(e).__name__}: {e}"
+        raise ValueError(f"{who}: cannot read {path!r} as {kind} ({detail}); the file is "
+                         f"empty, truncated, corrupt or of another format{tail}") from e
