@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zerograd import Parameter
+from zerograd import Parameter, Variable
 from zerograd import optimizers as O
 from zerograd.cuda import as_numpy, get_array_module
 
@@ -845,3 +845,27 @@ def test_warmup_load_needs_the_same_shape_of_schedules():
     with pytest.raises(ValueError, match="gamma"):
         chained.load_state_dict(bad)
     assert chained.last_step == 1
+
+
+def test_book_mode_adam_computes_as_the_books(monkeypatch):
+    # The original's Adam: m += (1-b1)(g-m); v += (1-b2)(g^2-v);
+    # W -= alpha sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps), with t the optimizer's update
+    # count (a parameter that missed an update is still corrected by it).
+    import zerograd.random as zrandom
+
+    monkeypatch.setattr(zrandom, "_book_mode", True)
+    p1, p2 = Parameter(np.array([1.0])), Parameter(np.array([1.0]))
+    optimizer = O.Adam(alpha=0.1).setup([p1, p2])
+    ref = {"p1": [1.0, 0.0, 0.0], "p2": [1.0, 0.0, 0.0]}  # W, m, v
+    for t in range(1, 4):
+        p1.grad = Variable(np.array([0.5]))
+        p2.grad = None if t == 1 else Variable(np.array([0.5]))
+        optimizer.update()
+        lr = 0.1 * np.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        for name, has_grad in (("p1", True), ("p2", t > 1)):
+            if has_grad:
+                w, m, v = ref[name]
+                m += (1 - 0.9) * (0.5 - m)
+                v += (1 - 0.999) * (0.25 - v)
+                ref[name] = [w - lr * m / (np.sqrt(v) + 1e-8), m, v]
+    assert p1.data[0] == ref["p1"][0] and p2.data[0] == ref["p2"][0]

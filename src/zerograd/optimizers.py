@@ -803,9 +803,10 @@ class Adam(Optimizer):
         tmp *= 1 - beta2
         v += tmp  # v <- beta2 v + (1 - beta2) g^2
         if book_mode():
-            # The book's formula and rounding order, eps outside the bias correction:
+            # The book's formula and rounding order, eps outside the bias correction, and
+            # its bias correction by the optimizer's update count (not the parameter's):
             # its printed results (steps 59-60) depend on the last digits.
-            param.data -= self._lr(t) * m / (xp.sqrt(v) + float(self.eps))
+            param.data -= self._lr(self.t) * m / (xp.sqrt(v) + float(self.eps))
             return
         # alpha m_hat / (sqrt(v_hat) + eps), with both corrections moved out of the arrays
         eps_hat = float(self.eps) * math.sqrt(1.0 - beta2**t)
