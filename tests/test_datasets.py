@@ -136,7 +136,7 @@ def test_dataset_index_out_of_range(index):
         (lambda: MNISTSubset(target_transform=3), TypeError,
          "MNISTSubset: target_transform must be None or a callable"),
         (lambda: SinCurve(seed=-3), ValueError, r"SinCurve: seed must be None, a non-negative"),
-        (lambda: SinCurve(seed=0.5), ValueError, "SinCurve: seed must be"),
+        (lambda: SinCurve(seed=0.5), TypeError, "SinCurve: seed must be"),
         (lambda: load_mnist_subset(train="test"), TypeError,
          "load_mnist_subset: train must be True, False or None, got 'test'"),
         (lambda: CIFAR100(label_type="medium"), ValueError,

@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from zerograd._checks import generator
 from zerograd.random import book_mode
-from zerograd.transforms import Compose, Flatten, Normalize, ToFloat, _generator
+from zerograd.transforms import Compose, Flatten, Normalize, ToFloat
 from zerograd.utils.download import CacheError, DownloadError, cache_dir, get_file
 
 __all__ = [
@@ -205,7 +206,7 @@ class SinCurve(Dataset):
 
     def __init__(self, train: bool = True, transform: Callable | None = None,
                  target_transform: Callable | None = None, seed: int = 0):
-        _generator("SinCurve", seed)  # refuses a bad seed before any work
+        generator("SinCurve", seed)  # refuses a bad seed before any work
         self.seed = seed
         super().__init__(train, transform, target_transform)
 

@@ -51,15 +51,6 @@ def _refuse(owner: str, arg: str, value: Any, expected: str, hint: str = "",
                                                                   else ""))
 
 
-def _generator(owner: str, seed: Any) -> np.random.Generator:
-    """:func:`zerograd._checks.generator`, with every refusal a ValueError: the rule
-    ``zerograd.datasets`` documents for its ``seed=`` (to be moved onto ``_checks``)."""
-    try:
-        return _checks.generator(owner, seed)
-    except TypeError as e:
-        raise ValueError(str(e)) from None
-
-
 def _check_size(owner: str, size: Any) -> tuple[int, int]:
     """A positive int, or a pair of them: ``(width, height)``."""
     if _checks.is_int(size):
