@@ -34,6 +34,21 @@ def as_float(x):
     return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
+def scale_by(a, b):
+    """``a * b``, written into ``a`` (a temporary the formula made) when ``a`` has the
+    result's shape, else a new array: ``b`` may be a stack of gradients with extra leading
+    axes (``elementwise`` Functions get one from ``jacobian``), which ``a *= b`` refuses.
+
+    Example:
+        >>> scale_by(np.ones(2), np.full((3, 2), 2.0)).shape
+        (3, 2)
+    """
+    if a.shape == b.shape:
+        a *= b
+        return a
+    return a * b
+
+
 def checks_values(xp) -> bool:
     """Whether a check that reads array values (a device-to-host copy on the GPU) runs:
     always for NumPy, and for CuPy under ``zerograd.debug.detect_anomaly()``."""

@@ -27,9 +27,9 @@ import math
 
 import numpy as np
 
-from zerograd.core import Function, Variable, as_variable
+from zerograd.core import Function, Variable, as_variable, names_errors
 from zerograd.cuda import get_array_module
-from zerograd.functions._arrays import as_dtype, as_float, check_axes
+from zerograd.functions._arrays import as_dtype, as_float, check_axes, scale_by
 from zerograd.functions.array import sum
 from zerograd.functions.gradient import apply
 from zerograd.functions.math import _SQRT_HALF, _erfc_nonnegative, exp, tanh
@@ -81,6 +81,9 @@ def _sigmoid_array(x):
 
 
 class Sigmoid(Function):
+    saves = ("outputs",)
+    elementwise = True
+
     def forward(self, x):
         return _sigmoid_array(as_float(x))
 
@@ -92,11 +95,13 @@ class Sigmoid(Function):
 class SigmoidGrad(Function):
     """``gy y (1 - y)`` with y = sigmoid(x), the gradient of sigmoid."""
 
+    saves = ("inputs",)
+    elementwise = True
+
     def forward(self, y, gy):
         gx = 1 - y
         gx *= y
-        gx *= gy
-        return as_dtype(gx, gy.dtype)
+        return as_dtype(scale_by(gx, gy), gy.dtype)
 
     def backward(self, g):
         y, gy = self.inputs
@@ -115,6 +120,7 @@ def sigmoid(x) -> Variable:
     return Sigmoid()(x)
 
 
+@names_errors
 def sigmoid_simple(x) -> Variable:
     """The book's sigmoid composed from ``exp``, ``+`` and ``/`` (no backward of its own).
 
@@ -133,16 +139,25 @@ def sigmoid_simple(x) -> Variable:
 
 # ---- rectifiers -------------------------------------------------------------------------------
 class ReLU(Function):
+    # The output, not the input: y > 0 exactly where x > 0, and y is the array the next
+    # function (a linear layer) keeps anyway, where x would be kept for relu alone.
+    saves = ("outputs",)
+    elementwise = True
+
     def forward(self, x):
         return as_dtype(get_array_module(x).maximum(x, 0), x.dtype)
 
     def backward(self, gy):
-        (x,) = self.inputs
-        return apply(ReLUGrad(), x, gy)  # d/dx max(x, 0) = 1 if x > 0 else 0
+        y = self.outputs[0]()
+        return apply(ReLUGrad(), y, gy)  # d/dx max(x, 0) = 1 if x > 0 else 0
 
 
 class ReLUGrad(Function):
-    """``gy`` where x > 0, else 0: the gradient of relu."""
+    """``gy`` where x > 0, else 0: the gradient of relu (x may be relu's input or output:
+    both are positive at the same places)."""
+
+    saves = ("inputs",)
+    elementwise = True
 
     def forward(self, x, gy):
         # A float mask, not a boolean one: NumPy multiplies two floats several times
@@ -166,6 +181,9 @@ def relu(x) -> Variable:
 
 
 class LeakyReLU(Function):
+    saves = ("inputs",)  # (not the output: a negative slope makes both signs positive)
+    elementwise = True
+
     def __init__(self, slope):
         self.slope = slope
 
@@ -185,6 +203,9 @@ class LeakyReLU(Function):
 class LeakyReLUGrad(Function):
     """``gy`` where x > 0, else ``slope * gy``: the gradient of leaky_relu."""
 
+    saves = ("inputs",)
+    elementwise = True
+
     def __init__(self, slope):
         self.slope = slope
 
@@ -194,8 +215,7 @@ class LeakyReLUGrad(Function):
         factor = 1 - positive
         factor *= self.slope
         factor += positive
-        factor *= gy
-        return as_dtype(factor, gy.dtype)
+        return as_dtype(scale_by(factor, gy), gy.dtype)
 
     def backward(self, g):
         x, gy = self.inputs
@@ -219,6 +239,8 @@ def _axis(op: str, axis, ndim: int):
 
 
 class Softmax(Function):
+    saves = ("outputs",)
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -240,6 +262,8 @@ class Softmax(Function):
 
 class SoftmaxGrad(Function):
     """``y gy - y sum(y gy)`` along the axis, with y = softmax(x): softmax's gradient."""
+
+    saves = ("inputs",)
 
     def __init__(self, axis):
         self.axis = axis
@@ -272,6 +296,7 @@ def softmax(x, axis=1) -> Variable:
     return Softmax(_axis("softmax", axis, x.ndim))(x)
 
 
+@names_errors
 def softmax_simple(x, axis=1) -> Variable:
     """The book's softmax composed from ``exp``, ``sum`` and ``/``; the oracle of
     :func:`softmax`.
@@ -294,6 +319,8 @@ def softmax_simple(x, axis=1) -> Variable:
 
 
 class LogSoftmax(Function):
+    saves = ("outputs",)
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -316,6 +343,8 @@ class LogSoftmax(Function):
 
 class LogSoftmaxGrad(Function):
     """``gy - exp(y) sum(gy)`` along the axis, with y = log_softmax(x): its gradient."""
+
+    saves = ("inputs",)
 
     def __init__(self, axis):
         self.axis = axis
@@ -347,6 +376,9 @@ def log_softmax(x, axis=1) -> Variable:
 
 # ---- softplus ---------------------------------------------------------------------------------
 class Softplus(Function):
+    saves = ("inputs",)
+    elementwise = True
+
     def forward(self, x):
         x = as_float(x)
         xp = get_array_module(x)
@@ -364,10 +396,11 @@ class Softplus(Function):
 class SoftplusGrad(Function):
     """``gy sigmoid(x)``, the gradient of softplus."""
 
+    saves = ("inputs",)
+    elementwise = True
+
     def forward(self, x, gy):
-        gx = _sigmoid_array(as_float(x))
-        gx *= gy
-        return gx
+        return scale_by(_sigmoid_array(as_float(x)), gy)
 
     def backward(self, g):
         x, gy = self.inputs
@@ -408,6 +441,9 @@ def _normal_cdf(x):
 
 
 class GELU(Function):
+    saves = ("inputs", "aux")  # x, and Phi(x) (or tanh(u)) for the gradient
+    elementwise = True
+
     def __init__(self, approximate):
         self.approximate = approximate
 
@@ -441,6 +477,9 @@ class GELUGrad(Function):
     tanh(u) for the approximation.
     """
 
+    saves = ("inputs", "aux")
+    elementwise = True
+
     def __init__(self, approximate, aux):
         self.approximate = approximate
         self.aux = aux
@@ -470,8 +509,7 @@ class GELUGrad(Function):
             dy *= _INV_SQRT_2PI
             dy *= x
             dy += self.aux  # Phi(x) + x phi(x)
-        dy *= gy
-        return as_dtype(dy, gy.dtype)
+        return as_dtype(scale_by(dy, gy), gy.dtype)
 
     def backward(self, g):
         x, gy = self.inputs

@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from zerograd.core import Function, Variable, as_variable
+from zerograd.core import Function, Variable, as_variable, names_errors
 from zerograd.functions.array import SumTo, reshape, transpose
 from zerograd.functions.gradient import apply
 
@@ -36,6 +36,11 @@ def _mT(x):
 
 
 class MatMul(Function):
+    saves = ("inputs",)
+    # backward's products broadcast over extra leading axes of gy: a stack of gradients
+    # goes through in one pass (jacobian)
+    elementwise = True
+
     def forward(self, x, W):
         return x @ W
 
@@ -88,6 +93,8 @@ def matmul(x, W) -> Variable:
 class Linear(Function):
     """``x @ W + b``; inputs ``x, W`` or ``x, W, b``."""
 
+    saves = ("inputs",)
+
     def forward(self, x, W, b=None):
         y = x @ W
         if b is not None:
@@ -111,6 +118,8 @@ class Linear(Function):
 class LinearGradX(Function):
     """``gy @ W^T``: linear's gradient with respect to x, ``(..., out) -> (..., in)``."""
 
+    saves = ("inputs",)
+
     def forward(self, gy, W):
         return gy @ W.T
 
@@ -125,6 +134,8 @@ class LinearGradX(Function):
 class LinearGradW(Function):
     """``x^T @ gy`` over every leading axis: linear's gradient with respect to W,
     ``(in, out)``."""
+
+    saves = ("inputs",)
 
     def forward(self, x, gy):
         return x.reshape(-1, x.shape[-1]).T @ gy.reshape(-1, gy.shape[-1])
@@ -177,6 +188,7 @@ def _fits(shape, target) -> bool:
     return all(n == 1 or n == m for n, m in zip(shape[::-1], target[::-1]))
 
 
+@names_errors
 def linear_simple(x, W, b=None) -> Variable:
     """The book's composed ``linear``: ``matmul(x, W) + b``, with no backward of its own.
 

@@ -46,7 +46,7 @@ from zerograd.core import (  # noqa: F401  (re-exported: F.add, F.mul, ...)
     sub,
 )
 from zerograd.cuda import get_array_module
-from zerograd.functions._arrays import as_dtype, as_float
+from zerograd.functions._arrays import as_dtype, as_float, scale_by
 from zerograd.functions.gradient import apply
 
 __all__ = [
@@ -91,6 +91,8 @@ __all__ = [
 
 class Square(Function):
     saves = ("inputs",)
+    elementwise = True
+
     def forward(self, x):
         return x * x
 
@@ -101,6 +103,9 @@ class Square(Function):
 
 class SquareGrad(Function):
     """``2 x gy``, the gradient of square (bilinear in x and gy)."""
+
+    saves = ("inputs",)
+    elementwise = True
 
     def forward(self, x, gy):
         return (x + x) * gy  # x + x is 2x exactly, and keeps x's dtype
@@ -114,6 +119,8 @@ class SquareGrad(Function):
 
 class Exp(Function):
     saves = ("outputs",)
+    elementwise = True
+
     def forward(self, x):
         return get_array_module(x).exp(x)
 
@@ -124,6 +131,8 @@ class Exp(Function):
 
 class Log(Function):
     saves = ("inputs",)
+    elementwise = True
+
     def forward(self, x):
         return get_array_module(x).log(x)
 
@@ -134,6 +143,8 @@ class Log(Function):
 
 class Sin(Function):
     saves = ("inputs",)
+    elementwise = True
+
     def forward(self, x):
         return get_array_module(x).sin(x)
 
@@ -145,10 +156,11 @@ class Sin(Function):
 class SinGrad(Function):
     """``gy cos(x)``, the gradient of sin."""
 
+    saves = ("inputs",)
+    elementwise = True
+
     def forward(self, x, gy):
-        gx = get_array_module(x).cos(x)
-        gx *= gy
-        return gx
+        return scale_by(get_array_module(x).cos(x), gy)
 
     def backward(self, g):
         x, gy = self.inputs
@@ -159,6 +171,8 @@ class SinGrad(Function):
 
 class Cos(Function):
     saves = ("inputs",)
+    elementwise = True
+
     def forward(self, x):
         return get_array_module(x).cos(x)
 
@@ -170,9 +184,11 @@ class Cos(Function):
 class CosGrad(Function):
     """``-gy sin(x)``, the gradient of cos."""
 
+    saves = ("inputs",)
+    elementwise = True
+
     def forward(self, x, gy):
-        gx = get_array_module(x).sin(x)
-        gx *= gy
+        gx = scale_by(get_array_module(x).sin(x), gy)
         gx *= -1
         return as_dtype(gx, gy.dtype)
 
@@ -185,6 +201,8 @@ class CosGrad(Function):
 
 class Tanh(Function):
     saves = ("outputs",)
+    elementwise = True
+
     def forward(self, x):
         return get_array_module(x).tanh(x)
 
@@ -195,6 +213,9 @@ class Tanh(Function):
 
 class TanhGrad(Function):
     """``gy (1 - y^2)`` with y = tanh(x), the gradient of tanh."""
+
+    saves = ("inputs",)
+    elementwise = True
 
     def forward(self, y, gy):
         return as_dtype(gy * (1 - y * y), gy.dtype)
@@ -208,6 +229,8 @@ class TanhGrad(Function):
 
 class Sqrt(Function):
     saves = ("outputs",)
+    elementwise = True
+
     def forward(self, x):
         return get_array_module(x).sqrt(x)
 
@@ -393,6 +416,9 @@ _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 
 
 class Erf(Function):
+    saves = ("inputs",)
+    elementwise = True
+
     def forward(self, x):
         x = as_float(x)  # integers and booleans: float64, as NumPy's ufuncs do
         if x.dtype.itemsize < 4:  # float16: computed in float32, rounded once
@@ -407,10 +433,12 @@ class Erf(Function):
 class ErfGrad(Function):
     """``gy 2/sqrt(pi) exp(-x^2)``, the gradient of erf."""
 
+    saves = ("inputs",)
+    elementwise = True
+
     def forward(self, x, gy):
         xp = get_array_module(x)
-        gx = xp.exp(-(x * x))
-        gx *= gy
+        gx = scale_by(xp.exp(-(x * x)), gy)
         gx *= _TWO_OVER_SQRT_PI
         return as_dtype(gx, gy.dtype)
 

@@ -50,6 +50,7 @@ from zerograd.cuda import get_array_module
 from zerograd.functions.activation import sigmoid
 from zerograd.functions.array import concat, reshape, split, stack, transpose
 from zerograd.functions.array import sum as _sum
+from zerograd.functions.gradient import apply
 from zerograd.functions.linalg import linear, matmul
 from zerograd.functions.math import tanh
 
@@ -117,6 +118,8 @@ class LSTMCell(Function):
     a tanh of their blocks of ``a``.
     """
 
+    saves = ("inputs", "act", "tc")  # the gates and tanh(c); the inputs for double backprop
+
     def forward(self, c_prev, a):
         xp = get_array_module(a)
         H = c_prev.shape[-1]
@@ -132,8 +135,7 @@ class LSTMCell(Function):
 
     def backward(self, gc, gh):
         c_prev, a = self.inputs
-        gc_prev, ga = LSTMCellGrad(self.act, self.tc)(c_prev, a, gc, gh)
-        return gc_prev, ga
+        return apply(LSTMCellGrad(self.act, self.tc), c_prev, a, gc, gh)  # (gc_prev, ga)
 
 
 class LSTMCellGrad(Function):
@@ -144,6 +146,8 @@ class LSTMCellGrad(Function):
     ``act``/``tc``: the cell's gate activations and ``tanh(c)`` at the same inputs, when
     the forward cell has them (None: computed here).
     """
+
+    saves = ("inputs",)
 
     def __init__(self, act=None, tc=None):
         self.act = act
@@ -248,6 +252,8 @@ class GRUCell(Function):
     ``(3H,)`` bias alone (the product with a zero state), broadcast over the batch.
     """
 
+    saves = ("inputs", "rz", "n")
+
     def forward(self, h_prev, ax, ah):
         xp = get_array_module(ax)
         H = h_prev.shape[-1]
@@ -260,8 +266,7 @@ class GRUCell(Function):
 
     def backward(self, gh):
         h_prev, ax, ah = self.inputs
-        gh_prev, gax, gah = GRUCellGrad(self.rz, self.n)(h_prev, ax, ah, gh)
-        return gh_prev, gax, gah
+        return apply(GRUCellGrad(self.rz, self.n), h_prev, ax, ah, gh)  # (gh_prev, gax, gah)
 
 
 class GRUCellGrad(Function):
@@ -269,6 +274,8 @@ class GRUCellGrad(Function):
     ``(gh_prev, gax, gah)`` (``gah`` as wide as the batch; the engine sums it down to a
     broadcast ``ah``). Its own backward is the GRU's second derivative.
     """
+
+    saves = ("inputs",)
 
     def __init__(self, rz=None, n=None):
         self.rz = rz
@@ -438,11 +445,12 @@ class _SequenceFunction(Function):
     """Shared plumbing of the sequence Functions: backward asks the gradient Function
     for the gradients of the inputs that need one."""
 
+    saves = ("inputs", "saved")  # saved: the buffers of every step, kept by forward
     grad_class: type
 
     def backward(self, *gys):
         needs = tuple(v.requires_grad for v in self.inputs)
-        grads = self.grad_class(self.saved, needs)(*self.inputs, *gys)
+        grads = apply(self.grad_class(self.saved, needs), *self.inputs, *gys)
         return _spread(grads, needs)
 
 
@@ -450,6 +458,8 @@ class _SequenceGrad(Function):
     """Shared plumbing of the sequence gradient Functions: ``saved`` is what the forward
     kept; ``needs`` which input gradients to compute. The backward differentiates
     ``composed``, the same gradient written with the differentiable cells."""
+
+    saves = ("inputs",)
 
     def __init__(self, saved, needs):
         self.saved = saved
