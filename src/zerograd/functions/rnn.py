@@ -404,7 +404,19 @@ def _composed_param_grads(x, h_prev, ga_x, ga_h, W_x):
 
 
 def _compute_dtype(arrays):
-    return np.result_type(*[a.dtype for a in arrays])
+    """The dtype a sequence is computed in: the inputs' common one, but float32 for
+    float16 (NumPy has no float16 BLAS: its products are 80-200x slower)."""
+    dtype = np.result_type(*[a.dtype for a in arrays])
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
+def _outputs(arrays, like):
+    """A sequence's outputs in its inputs' dtype (float16 ones were computed in float32);
+    copies, except for the first (a view of the buffer of every step)."""
+    dtype = np.result_type(*[a.dtype for a in like])
+    if arrays[0].dtype == dtype:
+        return (arrays[0],) + tuple(a.copy() for a in arrays[1:])
+    return tuple(a.astype(dtype) for a in arrays)
 
 
 def _differentiate(composed, inputs, ggs):
@@ -525,7 +537,7 @@ class LSTMSequence(_SequenceFunction):
                 xp.tanh(c, out=tcs[t])
                 xp.multiply(a[:, 3 * H:], tcs[t], out=hs[t + 1])  # h = o tanh(c)
         self.saved = (act, hs, cs, tcs)
-        return hs[1:], hs[T].copy(), cs[T].copy()
+        return _outputs((hs[1:], hs[T], cs[T]), (x, h0, c0, W_x, W_h, b))
 
 
 class LSTMSequenceGrad(_SequenceGrad):
@@ -650,7 +662,7 @@ class GRUSequence(_SequenceFunction):
                 h *= u[:, H:]
                 h += n
         self.saved = (hs, rz, ns, ah_n)
-        return hs[1:], hs[T].copy()
+        return _outputs((hs[1:], hs[T]), (x, h0, W_x, W_h, b_x, b_h))
 
 
 class GRUSequenceGrad(_SequenceGrad):
@@ -735,16 +747,16 @@ class RNNSequence(_SequenceFunction):
         H = W_h.shape[0]
         ax = (_flat(x) @ W_x.astype(dtype, copy=False)).reshape(T, N, H)
         ax += b
-        W_h = W_h.astype(dtype, copy=False)
+        W_hd = W_h.astype(dtype, copy=False)
         hs = xp.empty((T + 1, N, H), dtype=dtype)
         hs[0] = h0
         for t in range(T):
             h = hs[t + 1]
-            xp.matmul(hs[t], W_h, out=h)
+            xp.matmul(hs[t], W_hd, out=h)
             h += ax[t]
             xp.tanh(h, out=h)
         self.saved = hs
-        return hs[1:], hs[T].copy()
+        return _outputs((hs[1:], hs[T]), (x, h0, W_x, W_h, b))
 
 
 class RNNSequenceGrad(_SequenceGrad):
