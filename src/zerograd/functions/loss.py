@@ -28,7 +28,7 @@ import numpy as np
 from zerograd import cuda
 from zerograd.core import Function, Variable, as_variable, names_errors
 from zerograd.cuda import get_array_module
-from zerograd.functions._arrays import as_dtype, checks_values
+from zerograd.functions._arrays import as_dtype, checks_values, clamp, log1p_of_fraction
 from zerograd.functions.activation import _sigmoid_array, sigmoid, softmax
 from zerograd.functions.array import clip, get_item, sum
 from zerograd.functions.gradient import apply
@@ -338,7 +338,7 @@ class SigmoidCrossEntropy(Function):
         xp = get_array_module(x)
         # -(t log p + (1 - t) log(1 - p)) with p = sigmoid(x) is softplus(x) - t x;
         # softplus(x) = max(x, 0) + log1p(exp(-|x|)) never overflows.
-        loss = xp.maximum(x, 0) - x * self.t + xp.log1p(xp.exp(-xp.abs(x)))
+        loss = clamp(x, lower=0) - x * self.t + log1p_of_fraction(xp.exp(-xp.abs(x)))
         return _mean_of(loss.sum(), loss.size, x.dtype, xp)
 
     def backward(self, gy):
