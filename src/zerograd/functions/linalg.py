@@ -42,10 +42,10 @@ def matmul_array(a, b):
     (linear layers, matmul, convolutions); CuPy multiplies float16 itself (cuBLAS).
 
     Example:
-        >>> a = np.full((2, 3), 0.1, dtype=np.float16)
+        >>> a = np.full((2, 4), 0.5, dtype=np.float16)
         >>> matmul_array(a, a.T)
-        array([[0.03, 0.03],
-               [0.03, 0.03]], dtype=float16)
+        array([[1., 1.],
+               [1., 1.]], dtype=float16)
     """
     if a.dtype == _FLOAT16 and b.dtype == _FLOAT16 and type(a) is np.ndarray:
         product = a.astype(np.float32) @ b.astype(np.float32)
