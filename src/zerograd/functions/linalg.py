@@ -19,8 +19,7 @@ from zerograd.core import Function, Variable, as_variable, names_errors
 from zerograd.functions.array import SumTo, reshape, transpose
 from zerograd.functions.gradient import apply
 
-__all__ = [
-    "matmul_array",
+__all__ = [  # (matmul_array, on arrays, is imported from here: not a function of F)
     "MatMul",
     "matmul",
     "Linear",
