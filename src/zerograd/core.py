@@ -1610,17 +1610,22 @@ def _operand(value: Any, like: Variable) -> Variable:
     Numbers take a floating ``like``'s dtype, so ``2.0 ** x`` keeps float32 float32
     under NumPy 2's promotion rules (a 0-d float64 array would promote the result). For
     an integer ``like`` only a Python int does, as NumPy treats it (``2 ** x`` stays
-    uint8; an int out of uint8's range raises there as in NumPy); a NumPy integer
-    keeps its own dtype and promotes as in NumPy. The arithmetic operators keep
-    numbers as numbers instead (``MulConstant`` and co.).
+    uint8; an int out of uint8's range raises there as in NumPy 2, and promotes as in
+    NumPy 1.x); a NumPy integer keeps its own dtype and promotes as in NumPy. The
+    arithmetic operators keep numbers as numbers instead (``MulConstant`` and co.).
     """
     if isinstance(value, Variable):
         return value
     xp = cuda.get_array_module(like.data)
     if _is_constant(value):
         kind = like.data.dtype.kind
-        if kind in "fc" or (kind in "iu" and isinstance(value, int)):
+        if kind in "fc":
             return _wrap(xp.asarray(value, dtype=like.data.dtype), False)
+        if kind in "iu" and isinstance(value, int):
+            # NumPy's own rule for a Python int beside an integer array: its dtype under
+            # NumPy 2 (out of range raises), the smallest holding both under NumPy 1.x
+            dtype = np.result_type(value, like.data.dtype)
+            return _wrap(xp.asarray(value, dtype=dtype), False)
     return _wrap(as_array(value, xp), False)
 
 
