@@ -32,6 +32,7 @@ from zerograd.cuda import get_array_module
 from zerograd.functions._arrays import (
     as_dtype,
     as_float,
+    blockwise,
     check_axes,
     clamp,
     in_place,
@@ -420,15 +421,19 @@ class Softplus(Function):
 
     def forward(self, x):
         x = as_float(x)
-        xp = get_array_module(x)
-        # max(x, 0) + log(1 + exp(-|x|)): no overflow, and (in NumPy) several times as
-        # fast as logaddexp(0, x)
-        y = log1p_of_fraction(xp.exp(-xp.abs(x)))
-        return as_dtype(in_place(xp.add, y, clamp(x, lower=0)), x.dtype)
+        return as_dtype(_softplus(x), x.dtype)
 
     def backward(self, gy):
         (x,) = self.inputs
         return apply(SoftplusGrad(), x, gy)  # d/dx log(1 + e^x) = sigmoid(x)
+
+
+def _softplus(x):
+    # max(x, 0) + log(1 + exp(-|x|)): no overflow, and (in NumPy) several times as fast
+    # as logaddexp(0, x)
+    xp = get_array_module(x)
+    y = log1p_of_fraction(xp.exp(-xp.abs(x)))
+    return in_place(xp.add, y, clamp(x, lower=0))
 
 
 class SoftplusGrad(Function):
@@ -480,6 +485,22 @@ def _normal_cdf(x):
     return upper
 
 
+def _tanh_of_u(x):
+    """tanh(u), u = sqrt(2/pi) (x + 0.044715 x^3): the approximate GELU's inner part."""
+    return get_array_module(x).tanh(x * (_TANH_C + (_TANH_C * _TANH_A) * (x * x)))
+
+
+def _gelu_tanh_gradient(x, gy, t):
+    k = _TANH_C + (3 * _TANH_A * _TANH_C) * (x * x)  # du/dx
+    # (1 + t) / 2 + x (1 - t^2) du/dx / 2 = (1 + t) (1 + x (1 - t) du/dx) / 2
+    return scale_by((0.5 + 0.5 * t) * (x * (1 - t) * k + 1), gy)
+
+
+def _gelu_gradient(x, gy, cdf):
+    phi = get_array_module(x).exp((x * x) * -0.5)  # times 1/sqrt(2 pi): the normal density
+    return scale_by((x * _INV_SQRT_2PI) * phi + cdf, gy)  # gy (Phi(x) + x phi(x))
+
+
 class GELU(Function):
     saves = ("inputs", "aux")  # x, and Phi(x) (or tanh(u)) for the gradient
     elementwise = True
@@ -491,12 +512,10 @@ class GELU(Function):
         x = as_float(x)
         if x.dtype.itemsize < 4:  # float16: computed in float32, rounded once
             return self.forward(x.astype(np.float32)).astype(x.dtype)
-        xp = get_array_module(x)
         if self.approximate == "tanh":
-            u = x * (_TANH_C + (_TANH_C * _TANH_A) * (x * x))  # sqrt(2/pi) (x + a x^3)
-            self.aux = xp.tanh(u)
+            self.aux = blockwise(_tanh_of_u, x)
             return as_dtype((0.5 * x) * (self.aux + 1), x.dtype)
-        self.aux = _normal_cdf(x)
+        self.aux = blockwise(_normal_cdf, x)
         return as_dtype(x * self.aux, x.dtype)
 
     def backward(self, gy):
@@ -522,16 +541,8 @@ class GELUGrad(Function):
         x = as_float(x)
         if x.dtype.itemsize < 4:
             x = x.astype(np.float32)
-        xp = get_array_module(x)
-        if self.approximate == "tanh":
-            t = self.aux
-            k = _TANH_C + (3 * _TANH_A * _TANH_C) * (x * x)  # du/dx
-            # (1 + t) / 2 + x (1 - t^2) du/dx / 2 = (1 + t) (1 + x (1 - t) du/dx) / 2
-            dy = (0.5 + 0.5 * t) * (x * (1 - t) * k + 1)
-        else:
-            phi = xp.exp((x * x) * -0.5)  # times 1/sqrt(2 pi), the normal density
-            dy = (x * _INV_SQRT_2PI) * phi + self.aux  # Phi(x) + x phi(x)
-        return as_dtype(scale_by(dy, gy), gy.dtype)
+        gradient = _gelu_tanh_gradient if self.approximate == "tanh" else _gelu_gradient
+        return as_dtype(blockwise(gradient, x, gy, self.aux), gy.dtype)
 
     def backward(self, g):
         x, gy = self.inputs

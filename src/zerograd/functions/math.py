@@ -46,7 +46,7 @@ from zerograd.core import (  # noqa: F401  (re-exported: F.add, F.mul, ...)
     sub,
 )
 from zerograd.cuda import get_array_module
-from zerograd.functions._arrays import as_dtype, as_float, scale_by
+from zerograd.functions._arrays import as_dtype, as_float, blockwise, scale_by
 from zerograd.functions.gradient import apply
 
 __all__ = [
@@ -437,6 +437,12 @@ def _erf(x):
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 
 
+def _erf_gradient(x, gy):
+    gx = scale_by(get_array_module(x).exp(-(x * x)), gy)
+    gx *= _TWO_OVER_SQRT_PI
+    return gx
+
+
 class Erf(Function):
     saves = ("inputs",)
     elementwise = True
@@ -444,8 +450,8 @@ class Erf(Function):
     def forward(self, x):
         x = as_float(x)  # integers and booleans: float64, as NumPy's ufuncs do
         if x.dtype.itemsize < 4:  # float16: computed in float32, rounded once
-            return _erf(x.astype(np.float32)).astype(x.dtype)
-        return as_dtype(_erf(x), x.dtype)
+            return blockwise(_erf, x.astype(np.float32)).astype(x.dtype)
+        return as_dtype(blockwise(_erf, x), x.dtype)
 
     def backward(self, gy):
         (x,) = self.inputs
@@ -459,10 +465,7 @@ class ErfGrad(Function):
     elementwise = True
 
     def forward(self, x, gy):
-        xp = get_array_module(x)
-        gx = scale_by(xp.exp(-(x * x)), gy)
-        gx *= _TWO_OVER_SQRT_PI
-        return as_dtype(gx, gy.dtype)
+        return as_dtype(blockwise(_erf_gradient, x, gy), gy.dtype)
 
     def backward(self, g):
         x, gy = self.inputs
