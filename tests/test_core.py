@@ -1434,3 +1434,58 @@ def test_graph_walkers_see_shapes_constants_and_the_same_stand_ins():
     assert mul._output_meta == output_meta(mul)
     s, _ = _TwoOutputs()(x * 1.0)  # the second output is gone
     assert output_meta(s.creator) == [((2, 3), np.dtype(np.float32))] * 2
+
+
+# =========================================================================================
+# NumPy's errors from a forward, named (the function, its inputs' shapes and dtypes)
+# =========================================================================================
+def test_a_forward_error_names_the_function_and_its_inputs():
+    x = Variable(np.zeros(2))
+    y = Variable(np.zeros(3, dtype=np.float32))
+    with pytest.raises(ValueError) as info:
+        x + y  # the operator goes straight to Add
+    message = str(info.value)
+    assert message.startswith("Add: operands could not be broadcast")
+    assert "(inputs: float64 (2,), float32 (3,))" in message
+    assert isinstance(info.value.__cause__, ValueError)  # NumPy's own error, kept
+
+
+def test_a_public_function_names_itself_before_the_function():
+    with pytest.raises(ValueError, match=r"^rsub: Sub: operands could not be broadcast"):
+        F.rsub(np.zeros(2), np.zeros(3))
+    with pytest.raises(TypeError, match=r"^neg: Neg: .*\(inputs: bool \(1,\)\)"):
+        F.neg(np.array([True]))
+    with pytest.raises(ValueError, match=r"^mean_squared_error_simple: Sub: operands"):
+        F.mean_squared_error_simple(np.zeros(2), np.zeros(3))  # the book's composition
+
+
+def test_errors_of_user_functions_are_named_too():
+    class Reject(Function):
+        saves = ()
+
+        def forward(self, x):
+            raise ValueError("no negative numbers")
+
+    with pytest.raises(ValueError, match=r"^Reject: no negative numbers \(inputs: int64 \(\)\)"):
+        Reject()(np.array(-1))
+
+    class Broken(Function):  # other kinds of errors pass through unchanged
+        saves = ()
+
+        def forward(self, x):
+            raise KeyError("k")
+
+    with pytest.raises(KeyError):
+        Broken()(np.array(1.0))
+
+
+def test_a_pass_that_releases_a_function_still_gives_its_creator_the_saved_output():
+    # With retain_graph=False each function drops what it saved once its backward ran; a
+    # Variable kept only by such a function (the output of x ** y, which its own
+    # backward reads) is made again from the array its creator saved.
+    x = Variable(np.array([1.5, 2.0]))
+    c = Variable(np.array([0.3, -1.0]))
+    gx, gc = zerograd.grad(((x ** c) ** 2).sum(), [x, c], create_graph=True)
+    (h_kept,) = zerograd.grad((gx * gx).sum(), [x], retain_graph=True)
+    (h,) = zerograd.grad((gx * gx).sum(), [x])  # walks x ** (c - 1) recorded by backward
+    np.testing.assert_allclose(h.data, h_kept.data, rtol=1e-14)

@@ -14,9 +14,9 @@ No other exception type, and no silent wrong result. Hypothesis runs derandomize
 bounded number of examples (the ``PROFILE`` below), so the suite is deterministic and
 takes well under a minute.
 
-Where a property cannot hold yet because the fix belongs to code this suite does not
-cover (the arithmetic operators live in ``core.py``), the test is marked ``xfail`` with
-the reason, strictly: it starts failing, as a reminder, once the fix lands.
+Errors NumPy raises inside a forward are named by the engine (``Function.__call__``
+names the Function and its inputs' shapes and dtypes) and by the public function that
+called it (``add: Add: operands could not be broadcast ...``).
 """
 
 from __future__ import annotations
@@ -88,39 +88,12 @@ def call(f, *args, **kwargs):
                 return "error", e
 
 
-# Errors that cannot name the function yet because they come from core.py's arithmetic
-# (NumPy's own TypeError or ValueError, passed through Function.__call__): naming them
-# there, once for every op, is the engine's part of issue 13. Keyed by function name.
-KNOWN_UNNAMED_IN_CORE = {
-    "add", "sub", "rsub", "mul", "div", "rdiv", "neg", "pow",
-    # the book's compositions reach core's operators first
-    "sigmoid_simple", "softmax_simple", "mean_squared_error_simple", "linear_simple",
-}
-
-
 def assert_named(error: Exception, name: str, allowed=NAMED_ERRORS) -> None:
     assert isinstance(error, allowed), (
         f"{name}: raised {type(error).__name__} ({error}); expected one of "
         f"{[e.__name__ for e in allowed]}"
     )
-    if name in str(error):
-        return
-    if name in KNOWN_UNNAMED_IN_CORE and _raised_in_core(error):
-        return
-    raise AssertionError(f"{name}: the error does not name the function: {error}")
-
-
-def _raised_in_core(error: Exception) -> bool:
-    """Whether the error passed through zerograd/core.py's Function.__call__ (a forward of
-    core's arithmetic) and was raised by NumPy, not by zerograd's own checks."""
-    frames = []
-    tb = error.__traceback__
-    while tb is not None:
-        frames.append(tb.tb_frame.f_code.co_filename.replace("\\", "/"))
-        tb = tb.tb_next
-    last = frames[-1]
-    in_core = any(f.endswith("zerograd/core.py") for f in frames)
-    return in_core and (last.endswith("zerograd/core.py") or "numpy" in last)
+    assert name in str(error), f"{name}: the error does not name the function: {error}"
 
 
 def tolerance(dtype, ulps=4):
@@ -365,9 +338,6 @@ def test_binary_functions(name, data):
 @PROFILE
 @given(data=st.data())
 @pytest.mark.parametrize("name", sorted(BINARY))
-@pytest.mark.xfail(strict=True, reason="core.py's operators pass NumPy's broadcast error "
-                   "through unnamed (engine's part of issue 13)")
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Hypothesis reporting the failure
 def test_binary_functions_name_shapes_that_do_not_broadcast(name, data):
     f = BINARY[name][0]
     a = np.zeros(data.draw(st.integers(2, 4), label="n"))

@@ -16,6 +16,13 @@
   ``zerograd.debug.saved_memory`` counts them (each Function keeps what its ``saves``
   declares: here sin's input and tanh's output, 2 of every 5 arrays, as PyTorch).
 
+- ``model graphs``: the live graph of a real model, with the loss computed and not yet
+  backpropagated: the MLP of workload 2 (784-1000-1000-10, ReLU) on a batch of 1,000
+  digits, and the LSTM chunk of workload 4 (LSTM(100) -> Linear(1), 30 steps, batch 32).
+  RSS above the start while the loss is alive (after ``malloc_trim(0)``, so freed
+  temporaries do not count) and, for zerograd, what the graph's functions saved for
+  backward (``zerograd.debug.saved_memory``).
+
 Each case runs in its own fresh process, because peak RSS only ever grows.
 """
 
@@ -39,8 +46,8 @@ from common import (
 
 NAME = "memory"
 FRAMEWORKS = ("zerograd", "torch", "numpy")
-CASES = ("mlp train peak", "graph 10k ops")
-GROUPS = [["mlp train peak"], ["graph 10k ops"]]
+CASES = ("mlp train peak", "graph 10k ops", "model graphs")
+GROUPS = [["mlp train peak"], ["graph 10k ops"], ["model graphs"]]
 MAX_ROUNDS = 3  # memory figures hardly vary: fewer fresh processes
 
 GRAPH_OPS = 10_000
@@ -137,12 +144,68 @@ def _graph(framework: str) -> list[Result]:
     return results
 
 
+def _model_losses(framework: str):
+    """{name: a function computing the model's loss (graph recorded)} for the framework."""
+    import lstm
+    import mlp
+
+    x, t = load_mnist()
+    x, t = x[:1000], t[:1000]
+    xs, ts = lstm.sine_batches(32)
+    xs, ts = xs[:lstm.BPTT], ts[:lstm.BPTT]
+    if framework == "zerograd":
+        (mean_squared_error, softmax_cross_entropy) = require_zerograd(
+            "functions.mean_squared_error", "functions.softmax_cross_entropy")
+        net = mlp.zerograd_model([1000, 1000, 10])
+        rnn, _ = lstm._zerograd_model("LSTM")
+
+        return {
+            "MLP": lambda: softmax_cross_entropy(net(x), t),
+            "LSTM chunk": lambda: mean_squared_error(rnn(xs), ts),
+        }
+    torch = import_torch()
+    layers = []
+    for n_in, n_out in ((784, 1000), (1000, 1000), (1000, 10)):
+        layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU()]
+    net = torch.nn.Sequential(*layers[:-1])
+    rnn = torch.nn.LSTM(1, lstm.HIDDEN)
+    fc = torch.nn.Linear(lstm.HIDDEN, 1)
+    tx, tt = torch.from_numpy(x), torch.from_numpy(t).long()
+    txs, tts = torch.from_numpy(xs), torch.from_numpy(ts)
+    return {
+        "MLP": lambda: torch.nn.functional.cross_entropy(net(tx), tt),
+        "LSTM chunk": lambda: torch.nn.functional.mse_loss(fc(rnn(txs)[0]), tts),
+    }
+
+
+def _model_graphs(framework: str) -> list[Result]:
+    if framework == "numpy":
+        raise Skip("no graph to build without a framework")
+    results = []
+    for name, loss_of in _model_losses(framework).items():
+        loss_of()  # first-call allocations (layer shapes, BLAS buffers) before the baseline
+        gc.collect()
+        malloc_trim()
+        before = rss_mib()
+        loss = loss_of()
+        malloc_trim()  # freed temporaries of the forward do not count
+        results.append(Result(f"{name} graph alive", "MiB", rss_mib() - before))
+        if framework == "zerograd":
+            (saved_memory,) = require_zerograd("debug.saved_memory")
+            results.append(Result(f"{name} saved by graph", "MiB",
+                                  saved_memory(loss).nbytes / 2**20))
+        del loss
+    return results
+
+
 def run(framework: str, cases, quick: bool) -> dict:
     out = {}
     for case in cases:
         try:
             if case == "mlp train peak":
                 out[case] = _train_peak(framework, quick)
+            elif case == "model graphs":
+                out[case] = _model_graphs(framework)
             else:
                 out[case] = _graph(framework)
         except Skip as e:

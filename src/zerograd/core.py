@@ -23,6 +23,7 @@ Example (the first thing a reader of the book computes, step 9):
 from __future__ import annotations
 
 import difflib
+import functools
 import heapq
 import weakref
 import zlib
@@ -387,9 +388,11 @@ class Variable:
         return rdiv(self, other)
 
     def __neg__(self):
-        return neg(self)
+        return Neg()(self)
 
     def __pow__(self, other):
+        if other.__class__ is float or other.__class__ is int:
+            return Pow(other)(self)
         return pow(self, other)
 
     def __rpow__(self, other):
@@ -553,9 +556,8 @@ class Function:
                 ys = self.forward(inputs[0].data, inputs[1].data)
             else:
                 ys = self.forward(*[x.data for x in inputs])
-        except TypeError:
-            _check_same_device(self, [x.data for x in inputs])
-            raise
+        except (TypeError, ValueError) as e:  # NumPy's: say which function, on what
+            raise _forward_error(self, e, inputs) from e
 
         record = False
         if enable_backprop_var.get():
@@ -962,6 +964,51 @@ def _check_same_device(func: Function, xs: Sequence) -> None:
         )
 
 
+def _forward_error(func: Function, error: Exception, inputs: Sequence) -> Exception:
+    """The TypeError or ValueError that ``func.forward`` raised (NumPy's, typically a
+    shape that does not broadcast or a dtype a ufunc refuses) as one of the same kind
+    that names the Function and the shapes and dtypes of its inputs. (Only on the error
+    path: ``__call__`` pays nothing for it until a forward fails.)"""
+    if isinstance(error, TypeError):
+        _check_same_device(func, [x.data for x in inputs])
+    described = ", ".join(
+        "None" if x.data is None else f"{x.data.dtype} {tuple(x.data.shape)}" for x in inputs
+    )
+    kind = TypeError if isinstance(error, TypeError) else ValueError
+    return kind(f"{type(func).__name__}: {str(error).rstrip()} (inputs: {described})")
+
+
+def names_errors(f):
+    """Decorate a public function built on Functions so that the TypeError or ValueError
+    they raise names it too: ``add: Add: operands could not be broadcast ...``.
+
+    The handler costs nothing until an error passes through it.
+
+    Example:
+        >>> @names_errors
+        ... def double(x):
+        ...     return MulConstant(2.0)(x)
+        >>> try:
+        ...     double(np.array(["a"]))
+        ... except TypeError as e:
+        ...     print(str(e)[:30])
+        double: MulConstant: ufunc 'mu
+    """
+    name = f.__name__
+
+    @functools.wraps(f)
+    def named(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except (TypeError, ValueError) as e:
+            if str(e).startswith(f"{name}:"):
+                raise
+            kind = TypeError if isinstance(e, TypeError) else ValueError
+            raise kind(f"{name}: {e}") from e
+
+    return named
+
+
 def _check_finite(func: Function, stage: str, arrays: Sequence, inputs: Sequence) -> None:
     """Anomaly detection: raise at the first function that produced NaN or Inf."""
     for i, a in enumerate(arrays):
@@ -1114,19 +1161,21 @@ def _backprop(
     while heap:
         f = heappop(heap)[2]
         gys = pending[f] if holders and f in holders else pending.pop(f)
-        if gys.__class__ is list:
-            if None in gys:
-                gys = _zero_fill(f, gys, batch)
-                if f._saved is not None:  # backward may read an unused output now gone
-                    held = [_saved_output(f, i) for i in range(len(gys))]  # noqa: F841
-        else:
-            gys = (gys,)
         if f._inputs is released:
             raise RuntimeError(
                 f"{type(f).__name__}.backward: the arrays it saved for backward were "
                 "released by an earlier pass with retain_graph=False; pass "
                 "retain_graph=True to that call to backpropagate through the graph again"
             )
+        if gys.__class__ is list:
+            if None in gys:
+                gys = _zero_fill(f, gys, batch)
+        else:
+            gys = (gys,)
+        # backward reads the outputs it saved as Variables: make again any that is gone
+        # (unused, or held only by a function this pass already released)
+        if f._saved is not None and (len(gys) > 1 or f.outputs[0]() is None):
+            held = [_saved_output(f, i) for i in range(len(gys))]  # noqa: F841
         if special:
             gxs = _backward_special(f, gys, roots, retain_grad, anomaly, tracer, batch,
                                     create_graph)
@@ -1561,17 +1610,22 @@ def _operand(value: Any, like: Variable) -> Variable:
     Numbers take a floating ``like``'s dtype, so ``2.0 ** x`` keeps float32 float32
     under NumPy 2's promotion rules (a 0-d float64 array would promote the result). For
     an integer ``like`` only a Python int does, as NumPy treats it (``2 ** x`` stays
-    uint8; an int out of uint8's range raises there as in NumPy); a NumPy integer
-    keeps its own dtype and promotes as in NumPy. The arithmetic operators keep
-    numbers as numbers instead (``MulConstant`` and co.).
+    uint8; an int out of uint8's range raises there as in NumPy 2, and promotes as in
+    NumPy 1.x); a NumPy integer keeps its own dtype and promotes as in NumPy. The
+    arithmetic operators keep numbers as numbers instead (``MulConstant`` and co.).
     """
     if isinstance(value, Variable):
         return value
     xp = cuda.get_array_module(like.data)
     if _is_constant(value):
         kind = like.data.dtype.kind
-        if kind in "fc" or (kind in "iu" and isinstance(value, int)):
+        if kind in "fc":
             return _wrap(xp.asarray(value, dtype=like.data.dtype), False)
+        if kind in "iu" and isinstance(value, int):
+            # NumPy's own rule for a Python int beside an integer array: its dtype under
+            # NumPy 2 (out of range raises), the smallest holding both under NumPy 1.x
+            dtype = np.result_type(value, like.data.dtype)
+            return _wrap(xp.asarray(value, dtype=dtype), False)
     return _wrap(as_array(value, xp), False)
 
 
@@ -1796,6 +1850,7 @@ def _is_constant(value) -> bool:
     )
 
 
+@names_errors
 def add(x0, x1) -> Variable:
     """x0 + x1, with NumPy broadcasting.
 
@@ -1809,6 +1864,7 @@ def add(x0, x1) -> Variable:
     return Add()(x0, x1 if isinstance(x1, Variable) else _operand(x1, x0))
 
 
+@names_errors
 def sub(x0, x1) -> Variable:
     """x0 - x1."""
     x0 = as_variable(x0)
@@ -1817,6 +1873,7 @@ def sub(x0, x1) -> Variable:
     return Sub()(x0, x1 if isinstance(x1, Variable) else _operand(x1, x0))
 
 
+@names_errors
 def rsub(x0, x1) -> Variable:
     """x1 - x0 (the reflected form: ``2.0 - x`` calls ``rsub(x, 2.0)``)."""
     x0 = as_variable(x0)
@@ -1825,6 +1882,7 @@ def rsub(x0, x1) -> Variable:
     return Sub()(_operand(x1, x0), x0)
 
 
+@names_errors
 def mul(x0, x1) -> Variable:
     """x0 * x1, elementwise with broadcasting."""
     x0 = as_variable(x0)
@@ -1833,6 +1891,7 @@ def mul(x0, x1) -> Variable:
     return Mul()(x0, x1 if isinstance(x1, Variable) else _operand(x1, x0))
 
 
+@names_errors
 def div(x0, x1) -> Variable:
     """x0 / x1, elementwise with broadcasting."""
     x0 = as_variable(x0)
@@ -1841,6 +1900,7 @@ def div(x0, x1) -> Variable:
     return Div()(x0, x1 if isinstance(x1, Variable) else _operand(x1, x0))
 
 
+@names_errors
 def rdiv(x0, x1) -> Variable:
     """x1 / x0 (the reflected form: ``1.0 / x`` calls ``rdiv(x, 1.0)``)."""
     x0 = as_variable(x0)
@@ -1849,11 +1909,13 @@ def rdiv(x0, x1) -> Variable:
     return Div()(_operand(x1, x0), x0)
 
 
+@names_errors
 def neg(x) -> Variable:
     """-x."""
     return Neg()(x)
 
 
+@names_errors
 def pow(x, c) -> Variable:
     """x ** c, where c is a constant number or a Variable.
 

@@ -12,6 +12,7 @@ import pytest
 import zerograd.functions as F
 from zerograd import Variable
 from zerograd.cuda import as_numpy
+from zerograd.functions.linalg import matmul_array
 
 
 def _normal(xp, rng, shape, dtype):
@@ -109,3 +110,49 @@ def test_linear_without_bias_under_the_debugging_aids():
     with pytest.raises(FloatingPointError, match="Linear.forward"):
         with detect_anomaly():
             F.linear(Variable(np.array([[np.inf, 1.0]])), W)
+
+
+# ---- float16 products: computed in float32 through BLAS, rounded once -------------------------
+def _float16_pair(rng, a_shape, b_shape):
+    return (rng.standard_normal(a_shape).astype(np.float16),
+            rng.standard_normal(b_shape).astype(np.float16))
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [((5, 7), (7, 3)), ((4, 5, 7), (7, 3)),
+                                              ((2, 1, 5, 7), (3, 7, 2)), ((7,), (7, 3)),
+                                              ((5, 7), (7,)), ((7,), (7,))])
+def test_matmul_array_of_float16_is_the_float32_product_rounded(rng, a_shape, b_shape):
+    a, b = _float16_pair(rng, a_shape, b_shape)
+    got = matmul_array(a, b)
+    expected = (a.astype(np.float32) @ b.astype(np.float32)).astype(np.float16)
+    assert np.asarray(got).dtype == np.float16 and np.shape(got) == np.shape(expected)
+    np.testing.assert_array_equal(got, expected)
+    # NumPy's own float16 product accumulates in float32 too: within a rounding of it
+    np.testing.assert_allclose(np.asarray(got, np.float32), (a @ b).astype(np.float32),
+                               rtol=2e-3, atol=2e-3)
+
+
+def test_matmul_array_leaves_other_dtypes_to_numpy(rng):
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    np.testing.assert_array_equal(matmul_array(a, b), a @ b)
+    mixed = matmul_array(a.astype(np.float16), b.astype(np.float32))
+    assert mixed.dtype == np.float32  # (NumPy's promotion: BLAS already)
+
+
+def test_float16_linear_and_matmul_stay_float16_with_float32_products(rng):
+    x, W = _float16_pair(rng, (6, 5), (5, 4))
+    b = rng.standard_normal(4).astype(np.float16)
+    xv, Wv, bv = Variable(x), Variable(W), Variable(b)
+    for y, product in ((F.linear(xv, Wv, bv), x.astype(np.float32) @ W.astype(np.float32)),
+                       (F.matmul(xv, Wv), x.astype(np.float32) @ W.astype(np.float32))):
+        assert y.dtype == np.float16
+        expected = product.astype(np.float16)
+        if y.creator.__class__.__name__ == "Linear":
+            expected = expected + b
+        np.testing.assert_array_equal(y.data, expected)
+        y.backward(retain_grad=False)
+    gy = np.ones((6, 4), dtype=np.float32)
+    for v, expected in ((xv, gy @ W.astype(np.float32).T), (Wv, x.astype(np.float32).T @ gy)):
+        assert v.grad.dtype == np.float16
+        # two backward passes added up (linear's and matmul's)
+        np.testing.assert_array_equal(v.grad.data, expected.astype(np.float16) * 2)

@@ -347,6 +347,27 @@ def test_sequence_with_mixed_dtypes_keeps_each_gradients_dtype():
     assert [v.grad.dtype for v in vs] == [a.dtype for a in args]
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_float16_sequence_is_computed_in_float32(kind):
+    # NumPy has no float16 BLAS: a float16 sequence runs in float32 and gives float16
+    # outputs and gradients, the float32 ones rounded.
+    fn = KINDS[kind][0]
+    half = _sequence_args(kind, dtype=np.float16)
+    results = []
+    for args in (half, [a.astype(np.float32) for a in half]):
+        vs = [Variable(a) for a in args]
+        ys = fn(*vs)
+        (ys[0] * ys[0]).sum().backward()
+        results.append(([y.data for y in ys], [v.grad.data for v in vs]))
+    (ys16, gs16), (ys32, gs32) = results
+    for got, ref in zip(ys16 + gs16, ys32 + gs32):
+        assert got.dtype == np.float16
+        # the float32 value rounded; a gradient may round once more on the way
+        np.testing.assert_allclose(got.astype(np.float32), ref, rtol=2e-3, atol=2e-3)
+    for got, ref in zip(ys16, ys32):
+        np.testing.assert_array_equal(got, ref.astype(np.float16))
+
+
 def test_sequence_defaults_zero_state_and_no_bias():
     x, h0, c0, W_x, W_h, b = _sequence_args("lstm")
     y, h, c = F.lstm_sequence(x, None, None, W_x, W_h)

@@ -59,6 +59,8 @@ __all__ = [
 
 # ---- reshape / transpose --------------------------------------------------------------
 class Reshape(Function):
+    saves = ()  # (the input's shape only)
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -89,6 +91,8 @@ def reshape(x, shape) -> Variable:
 
 
 class Transpose(Function):
+    saves = ()
+
     def __init__(self, axes=None):
         self.axes = axes
 
@@ -133,6 +137,8 @@ def _data(x):
 
 # ---- broadcasting ------------------------------------------------------------------------
 class BroadcastTo(Function):
+    saves = ()
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -163,6 +169,8 @@ def broadcast_to(x, shape) -> Variable:
 
 
 class SumTo(Function):
+    saves = ()
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -189,6 +197,8 @@ def sum_to(x, shape) -> Variable:
 
 # ---- reductions ---------------------------------------------------------------------------
 class Sum(Function):
+    saves = ()
+
     def __init__(self, axis, keepdims):
         self.axis = axis
         self.keepdims = keepdims
@@ -217,6 +227,8 @@ def sum(x, axis=None, keepdims: bool = False) -> Variable:
 class _Extremum(Function):
     """max or min over axes; the gradient goes to the elements equal to the result."""
 
+    saves = ("inputs", "outputs")  # which elements equal the result: found in backward
+
     def __init__(self, axis, keepdims):
         self.axis = axis
         self.keepdims = keepdims
@@ -240,21 +252,23 @@ class ExtremumGrad(Function):
     """max's (or min's) gradient: ``gy / count`` at the elements equal to the extremum
     (``mask``; ``count`` of them per slice), 0 elsewhere. Linear in gy."""
 
+    saves = ("mask", "count")
+
     def __init__(self, axis, mask, count):
         self.axis = axis
         self.mask = mask
         self.count = count
 
     def forward(self, gy):
+        self.gy_shape = gy.shape
         gx = self.mask.astype(gy.dtype)  # (a float mask multiplies faster than a boolean)
         gx *= gy.reshape(self.count.shape) / self.count
         return gx
 
     def backward(self, g):
-        (gy,) = self.inputs
         # The adjoint: gather the masked gradient back over each slice.
         picked = sum(g * self.mask.astype(g.dtype), axis=self.axis, keepdims=True)
-        return reshape(picked / self.count, gy.shape)
+        return reshape(picked / self.count, self.gy_shape)
 
 
 class Max(_Extremum):
@@ -301,19 +315,23 @@ def _extremum(cls, op, x, axis, keepdims):
 
 # ---- indexing -------------------------------------------------------------------------------
 class GetItem(Function):
+    saves = ("slices",)  # (index arrays are kept; the input only for its shape)
+
     def __init__(self, slices):
         self.slices = slices
 
     def forward(self, x):
+        self.x_shape = x.shape
         return x[self.slices]
 
     def backward(self, gy):
-        (x,) = self.inputs
-        return apply(GetItemGrad(self.slices, x.shape), gy)
+        return apply(GetItemGrad(self.slices, self.x_shape), gy)
 
 
 class GetItemGrad(Function):
     """Scatter ``gy`` back into a zero array of the input's shape (repeats add up)."""
+
+    saves = ("slices",)
 
     def __init__(self, slices, in_shape):
         self.slices = slices
@@ -432,6 +450,9 @@ def _average(op, x, axis, keepdims):
 class _AsType(Function):
     """A change of dtype; the gradient changes back."""
 
+    saves = ()
+    elementwise = True
+
     def __init__(self, dtype):
         self.dtype = dtype
 
@@ -459,6 +480,9 @@ def mean(x, axis=None, keepdims: bool = False) -> Variable:
 
 # ---- clip ------------------------------------------------------------------------------------
 class Clip(Function):
+    saves = ("inputs",)
+    elementwise = True
+
     def __init__(self, x_min, x_max):
         self.x_min = x_min
         self.x_max = x_max
@@ -478,6 +502,9 @@ class Clip(Function):
 class ClipGrad(Function):
     """``gy`` where ``x_min <= x <= x_max`` (bounds included, as PyTorch's clamp), else 0:
     clip's gradient. Piecewise linear."""
+
+    saves = ("inputs",)
+    elementwise = True
 
     def __init__(self, x_min, x_max):
         self.x_min = x_min
@@ -523,6 +550,8 @@ def clip(x, x_min, x_max) -> Variable:
 
 # ---- joining and splitting ------------------------------------------------------------------
 class Concat(Function):
+    saves = ()  # (the sizes of the pieces)
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -608,6 +637,8 @@ def _int_axis(op: str, axis) -> None:
 
 
 class Split(Function):
+    saves = ()
+
     def __init__(self, indices_or_sections, axis):
         self.indices_or_sections = indices_or_sections
         self.axis = axis
@@ -661,6 +692,9 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
 
 # ---- selection ----------------------------------------------------------------------------------
 class Where(Function):
+    saves = ("condition",)  # (x and y only for whether they need a gradient)
+    elementwise = True
+
     def __init__(self, condition):
         self.condition = condition
 

@@ -26,9 +26,9 @@ import math
 import numpy as np
 
 from zerograd import cuda
-from zerograd.core import Function, Variable, as_variable
+from zerograd.core import Function, Variable, as_variable, names_errors
 from zerograd.cuda import get_array_module
-from zerograd.functions._arrays import as_dtype, checks_values
+from zerograd.functions._arrays import as_dtype, checks_values, clamp, log1p_of_fraction
 from zerograd.functions.activation import _sigmoid_array, sigmoid, softmax
 from zerograd.functions.array import clip, get_item, sum
 from zerograd.functions.gradient import apply
@@ -63,6 +63,8 @@ def _mean_of(total, n, dtype, xp):
 
 # ---- mean squared error --------------------------------------------------------------------
 class MeanSquaredError(Function):
+    saves = ("inputs",)
+
     def forward(self, x0, x1):
         xp = get_array_module(x0)
         diff = x0 - x1
@@ -78,6 +80,8 @@ class MeanSquaredError(Function):
 class MeanSquaredErrorGrad(Function):
     """``2 (x0 - x1) gy / n``, the gradient of the mean squared error in x0 (n elements of
     the broadcast shape)."""
+
+    saves = ("inputs",)
 
     def forward(self, x0, x1, gy):
         gx0 = x0 - x1
@@ -144,6 +148,7 @@ def mean_squared_error(x0, x1) -> Variable:
     return MeanSquaredError()(x0, x1)
 
 
+@names_errors
 def mean_squared_error_simple(x0, x1) -> Variable:
     """The book's composed mean squared error (the oracle of :func:`mean_squared_error`).
 
@@ -188,6 +193,9 @@ def _check_labels(op: str, x, t):
 
 
 class SoftmaxCrossEntropy(Function):
+    # the exponentials and their sums for the gradient; x for double backprop
+    saves = ("inputs", "_e", "_z")
+
     def __init__(self, t):
         self.t = t
 
@@ -215,6 +223,8 @@ class SoftmaxCrossEntropyGrad(Function):
     ``e`` and ``z`` are what the loss's forward computed at the same x: the shifted
     exponentials and their row sums, so softmax(x) = e / z costs one division.
     """
+
+    saves = ("inputs",)  # (its backward computes softmax(x) again, differentiably)
 
     def __init__(self, t, e, z):
         self.t = t
@@ -319,6 +329,8 @@ def _targets(op: str, x, t):
 
 
 class SigmoidCrossEntropy(Function):
+    saves = ("inputs",)
+
     def __init__(self, t):
         self.t = t
 
@@ -326,7 +338,7 @@ class SigmoidCrossEntropy(Function):
         xp = get_array_module(x)
         # -(t log p + (1 - t) log(1 - p)) with p = sigmoid(x) is softplus(x) - t x;
         # softplus(x) = max(x, 0) + log1p(exp(-|x|)) never overflows.
-        loss = xp.maximum(x, 0) - x * self.t + xp.log1p(xp.exp(-xp.abs(x)))
+        loss = clamp(x, lower=0) - x * self.t + log1p_of_fraction(xp.exp(-xp.abs(x)))
         return _mean_of(loss.sum(), loss.size, x.dtype, xp)
 
     def backward(self, gy):
@@ -336,6 +348,8 @@ class SigmoidCrossEntropy(Function):
 
 class SigmoidCrossEntropyGrad(Function):
     """``(sigmoid(x) - t) gy / n``, the gradient of the sigmoid cross entropy."""
+
+    saves = ("inputs",)
 
     def __init__(self, t):
         self.t = t
@@ -397,6 +411,8 @@ def _floored_log(a):
 
 
 class BinaryCrossEntropy(Function):
+    saves = ("inputs",)
+
     def __init__(self, t):
         self.t = t
 
@@ -415,6 +431,8 @@ class BinaryCrossEntropy(Function):
 class BinaryCrossEntropyGrad(Function):
     """``(p - t) / max(p (1 - p), 1e-12) gy / n``, the gradient of the binary cross
     entropy: p = 0 or 1 give a large but finite gradient (as PyTorch's), never 0 or inf."""
+
+    saves = ("inputs",)
 
     def __init__(self, t):
         self.t = t

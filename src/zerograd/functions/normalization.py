@@ -48,6 +48,8 @@ class _Normalization(Function):
     reshape to ``param_shape``.
     """
 
+    saves = ("inputs", "xhat", "inv_std")
+
     def __init__(self, axes, eps, param_shape):
         self.axes = axes
         self.eps = eps
@@ -117,6 +119,8 @@ class NormalizationGradX(Function):
     """``(g - mean(g) - xhat mean(g xhat)) / std`` with g = gy gamma: the gradient of a
     normalization (batch or layer) with respect to x."""
 
+    saves = ("inputs",)
+
     def __init__(self, stats: _Statistics):
         self.stats = stats
 
@@ -157,6 +161,8 @@ class NormalizationGradX(Function):
 class NormalizationGradGamma(Function):
     """``sum(gy xhat)`` where gamma broadcasts: a normalization's gradient in gamma."""
 
+    saves = ("inputs",)
+
     def __init__(self, stats: _Statistics):
         self.stats = stats
 
@@ -178,6 +184,8 @@ class NormalizationGradGamma(Function):
 class _ParameterSum(Function):
     """``gy`` summed to the parameters' broadcast shape and flattened: a normalization's
     gradient in beta."""
+
+    saves = ()
 
     def __init__(self, param_shape):
         self.param_shape = param_shape

@@ -35,6 +35,9 @@ __all__ = ["dropout"]
 class Dropout(Function):
     """``y = x * mask / scale``: the kept elements scaled by ``1 / (1 - ratio)``."""
 
+    saves = ("mask", "scale")
+    elementwise = True
+
     def __init__(self, ratio, rng=None):
         self.ratio = ratio
         self.rng = rng

@@ -50,6 +50,7 @@ from zerograd.cuda import get_array_module
 from zerograd.functions.activation import sigmoid
 from zerograd.functions.array import concat, reshape, split, stack, transpose
 from zerograd.functions.array import sum as _sum
+from zerograd.functions.gradient import apply
 from zerograd.functions.linalg import linear, matmul
 from zerograd.functions.math import tanh
 
@@ -117,6 +118,8 @@ class LSTMCell(Function):
     a tanh of their blocks of ``a``.
     """
 
+    saves = ("inputs", "act", "tc")  # the gates and tanh(c); the inputs for double backprop
+
     def forward(self, c_prev, a):
         xp = get_array_module(a)
         H = c_prev.shape[-1]
@@ -132,8 +135,7 @@ class LSTMCell(Function):
 
     def backward(self, gc, gh):
         c_prev, a = self.inputs
-        gc_prev, ga = LSTMCellGrad(self.act, self.tc)(c_prev, a, gc, gh)
-        return gc_prev, ga
+        return apply(LSTMCellGrad(self.act, self.tc), c_prev, a, gc, gh)  # (gc_prev, ga)
 
 
 class LSTMCellGrad(Function):
@@ -144,6 +146,8 @@ class LSTMCellGrad(Function):
     ``act``/``tc``: the cell's gate activations and ``tanh(c)`` at the same inputs, when
     the forward cell has them (None: computed here).
     """
+
+    saves = ("inputs",)
 
     def __init__(self, act=None, tc=None):
         self.act = act
@@ -248,6 +252,8 @@ class GRUCell(Function):
     ``(3H,)`` bias alone (the product with a zero state), broadcast over the batch.
     """
 
+    saves = ("inputs", "rz", "n")
+
     def forward(self, h_prev, ax, ah):
         xp = get_array_module(ax)
         H = h_prev.shape[-1]
@@ -260,8 +266,7 @@ class GRUCell(Function):
 
     def backward(self, gh):
         h_prev, ax, ah = self.inputs
-        gh_prev, gax, gah = GRUCellGrad(self.rz, self.n)(h_prev, ax, ah, gh)
-        return gh_prev, gax, gah
+        return apply(GRUCellGrad(self.rz, self.n), h_prev, ax, ah, gh)  # (gh_prev, gax, gah)
 
 
 class GRUCellGrad(Function):
@@ -269,6 +274,8 @@ class GRUCellGrad(Function):
     ``(gh_prev, gax, gah)`` (``gah`` as wide as the batch; the engine sums it down to a
     broadcast ``ah``). Its own backward is the GRU's second derivative.
     """
+
+    saves = ("inputs",)
 
     def __init__(self, rz=None, n=None):
         self.rz = rz
@@ -397,7 +404,19 @@ def _composed_param_grads(x, h_prev, ga_x, ga_h, W_x):
 
 
 def _compute_dtype(arrays):
-    return np.result_type(*[a.dtype for a in arrays])
+    """The dtype a sequence is computed in: the inputs' common one, but float32 for
+    float16 (NumPy has no float16 BLAS: its products are 80-200x slower)."""
+    dtype = np.result_type(*[a.dtype for a in arrays])
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
+def _outputs(arrays, like):
+    """A sequence's outputs in its inputs' dtype (float16 ones were computed in float32);
+    copies, except for the first (a view of the buffer of every step)."""
+    dtype = np.result_type(*[a.dtype for a in like])
+    if arrays[0].dtype == dtype:
+        return (arrays[0],) + tuple(a.copy() for a in arrays[1:])
+    return tuple(a.astype(dtype) for a in arrays)
 
 
 def _differentiate(composed, inputs, ggs):
@@ -438,11 +457,12 @@ class _SequenceFunction(Function):
     """Shared plumbing of the sequence Functions: backward asks the gradient Function
     for the gradients of the inputs that need one."""
 
+    saves = ("inputs", "saved")  # saved: the buffers of every step, kept by forward
     grad_class: type
 
     def backward(self, *gys):
         needs = tuple(v.requires_grad for v in self.inputs)
-        grads = self.grad_class(self.saved, needs)(*self.inputs, *gys)
+        grads = apply(self.grad_class(self.saved, needs), *self.inputs, *gys)
         return _spread(grads, needs)
 
 
@@ -450,6 +470,8 @@ class _SequenceGrad(Function):
     """Shared plumbing of the sequence gradient Functions: ``saved`` is what the forward
     kept; ``needs`` which input gradients to compute. The backward differentiates
     ``composed``, the same gradient written with the differentiable cells."""
+
+    saves = ("inputs",)
 
     def __init__(self, saved, needs):
         self.saved = saved
@@ -515,7 +537,7 @@ class LSTMSequence(_SequenceFunction):
                 xp.tanh(c, out=tcs[t])
                 xp.multiply(a[:, 3 * H:], tcs[t], out=hs[t + 1])  # h = o tanh(c)
         self.saved = (act, hs, cs, tcs)
-        return hs[1:], hs[T].copy(), cs[T].copy()
+        return _outputs((hs[1:], hs[T], cs[T]), (x, h0, c0, W_x, W_h, b))
 
 
 class LSTMSequenceGrad(_SequenceGrad):
@@ -640,7 +662,7 @@ class GRUSequence(_SequenceFunction):
                 h *= u[:, H:]
                 h += n
         self.saved = (hs, rz, ns, ah_n)
-        return hs[1:], hs[T].copy()
+        return _outputs((hs[1:], hs[T]), (x, h0, W_x, W_h, b_x, b_h))
 
 
 class GRUSequenceGrad(_SequenceGrad):
@@ -725,16 +747,16 @@ class RNNSequence(_SequenceFunction):
         H = W_h.shape[0]
         ax = (_flat(x) @ W_x.astype(dtype, copy=False)).reshape(T, N, H)
         ax += b
-        W_h = W_h.astype(dtype, copy=False)
+        W_hd = W_h.astype(dtype, copy=False)
         hs = xp.empty((T + 1, N, H), dtype=dtype)
         hs[0] = h0
         for t in range(T):
             h = hs[t + 1]
-            xp.matmul(hs[t], W_h, out=h)
+            xp.matmul(hs[t], W_hd, out=h)
             h += ax[t]
             xp.tanh(h, out=h)
         self.saved = hs
-        return hs[1:], hs[T].copy()
+        return _outputs((hs[1:], hs[T]), (x, h0, W_x, W_h, b))
 
 
 class RNNSequenceGrad(_SequenceGrad):
