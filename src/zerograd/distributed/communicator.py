@@ -410,8 +410,10 @@ def _install_excepthook(comm: Communicator) -> None:
 
     def abort_job(kind, value, tb):
         try:
+            # The error itself on the first line: mpiexec may end the job before it has
+            # passed on the end of a long traceback.
             print(f"zerograd.distributed: uncaught {kind.__name__} on rank {comm.rank} of "
-                  f"{comm.size}; aborting every rank", file=sys.stderr)
+                  f"{comm.size}: {value}; aborting every rank", file=sys.stderr, flush=True)
             previous(kind, value, tb)
         except Exception:
             traceback.print_exception(kind, value, tb)
