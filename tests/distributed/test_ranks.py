@@ -176,7 +176,8 @@ def test_a_failing_rank_ends_the_job(tmp_path, mpi_launch, mode, message):
     assert run.seconds < 30, f"the job took {run.seconds:.1f} s to end"
     assert message in run.stdout + run.stderr
     if mode == "raise":
-        assert "uncaught ValueError on rank 1 of 2; aborting every rank" in run.stderr
+        assert ("uncaught ValueError on rank 1 of 2: planted failure on rank 1; aborting every "
+                "rank") in run.stderr
     if mode == "mismatch":  # every rank raises; the first to abort ends the job
         assert "aborting every rank" in run.stderr
     assert not (tmp_path / "rank0.npz").exists()
