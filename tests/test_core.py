@@ -400,6 +400,53 @@ def test_unchain():
     assert float(a.grad.data) == 3.0
 
 
+# Consumers of h that keep h (sin, h * h), keep nothing and link to h's creator
+# (h * 2.0, h + 1.0, reshape): the cut holds for each, as in DeZero.
+UNCHAIN_USERS = {
+    "mul_constant": (lambda h: h * 2.0, lambda h: 2.0),
+    "add_constant": (lambda h: h + 1.0, lambda h: 1.0),
+    "reshape": (lambda h: F.reshape(h, (1,)).sum(), lambda h: 1.0),
+    "sin": (lambda h: sin(h), lambda h: np.cos(h)),
+    "square": (lambda h: h * h, lambda h: 2 * h),
+}
+
+
+@pytest.mark.parametrize("user", sorted(UNCHAIN_USERS))
+def test_unchain_stops_the_gradient_of_every_user(user):
+    use, derivative = UNCHAIN_USERS[user]
+    x = Variable(np.array(3.0))
+    h = x * x
+    y = use(h)
+    h.unchain()
+    y.backward()
+    assert x.grad is None  # nothing flows past the cut
+    np.testing.assert_allclose(h.grad.data, derivative(9.0))  # h is a leaf now
+    gx, gh = zerograd.grad(use(h), [x, h])
+    assert float(gx.data) == 0.0
+    np.testing.assert_allclose(gh.data, derivative(9.0))
+
+
+def test_unchain_of_one_output_keeps_the_others_and_survives_its_variable(no_gc):
+    x = Variable(np.arange(4.0))
+    a, b = F.split(x, 2)
+    y = (a * 2.0).sum() + (b * 3.0).sum()
+    a.unchain()
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 3.0, 3.0])
+    np.testing.assert_array_equal(a.grad.data, [2.0, 2.0])
+    # Unchained, then dropped: its gradient goes nowhere, and walkers stop there too.
+    x = Variable(np.array(3.0))
+    h = x * x
+    mul = h.creator
+    y = h * 2.0
+    h.unchain()
+    del h
+    assert mul not in zerograd.core.graph_functions(y)
+    assert y.creator.inputs[0].creator is None
+    y.backward()
+    assert x.grad is None
+
+
 def test_unchain_backward(no_gc):
     x = Variable(np.array(2.0))
     a = square(x)
@@ -1396,6 +1443,7 @@ def test_unchain_backward_stops_other_graphs_through_the_cut():
     assert a.creator is None
     z.backward()
     assert x.grad is None  # nothing flows past the cut
+    assert float(a.grad.data) == 5.0  # a is a leaf for z too, as in DeZero
 
 
 def test_backward_reading_an_unused_dropped_output_still_gets_it(no_gc):

@@ -212,9 +212,24 @@ class Variable:
     def unchain(self) -> None:
         """Cut the link to the creator: this Variable becomes a leaf.
 
-        Functions that already used this Variable keep their link to its creator; to
-        cut a whole graph (truncated BPTT), use :meth:`unchain_backward`.
+        Every function that used it, before or after the cut, sends its gradient to it
+        and no further: a backward pass stops here (this Variable gets a ``grad``, as a
+        leaf does) and reaches nothing behind it, as in DeZero. The graph behind it is
+        left as it was; to cut a whole graph (truncated BPTT), use
+        :meth:`unchain_backward`.
+
+        Example:
+            >>> x = Variable(np.array(3.0))
+            >>> h = x * x
+            >>> y = h * 2.0
+            >>> h.unchain()
+            >>> y.backward()
+            >>> x.grad is None, h.grad
+            (True, variable(2.0))
         """
+        creator = self.creator
+        if creator is not None:
+            _cut(creator, self)
         self.creator = None
 
     def unchain_backward(self) -> None:
@@ -234,10 +249,10 @@ class Variable:
                     seen.add(creator)
                     stack.append(creator)
             f._next = [_NoGrad(shape, None) for shape in input_shapes(f)]
-            for ref in f.outputs:
+            for ref in list(f.outputs):
                 y = ref()
-                if y is not None:
-                    y.creator = None
+                if y is not None and y.creator is f:
+                    y.unchain()  # (so that functions outside this graph stop here too)
         self.unchain()
 
     # ---- backprop -------------------------------------------------------------------------
@@ -516,7 +531,8 @@ class Function:
 
     # What the engine records on a call with backprop on (slots: small and fast):
     #   generation  depth in the graph
-    #   outputs     weak references to the output Variables
+    #   outputs     weak references to the output Variables (a _CutOutputs, which also
+    #               names the outputs cut off, once one of them was unchained)
     #   _next       per input, where its gradient goes: the input Variable itself (a
     #               leaf, or one whose data is kept anyway: saved by this function or
     #               by its creator), else (creator, output index, shape, dtype);
@@ -707,10 +723,52 @@ def _edge(x: Variable):
 def _edge_creator(e):
     """The function a link leads to (None for a leaf or an input needing no gradient)."""
     if e.__class__ is tuple:
-        return e[0]
+        if e[0].outputs.__class__ is list:
+            return e[0]
+        e = _past_cut(e)
+        if e is None:
+            return None
+        if e.__class__ is tuple:
+            return e[0]
     if e.__class__ is _NoGrad:
         return None
     return e.creator
+
+
+class _CutOutputs(list):
+    """``outputs`` of a function once one of its outputs was unchained: the weak
+    references as before, and ``cut``, the indices of the outputs cut off."""
+
+    __slots__ = ("cut",)
+
+
+def _cut(f: Function, y: Variable) -> None:
+    """Record on f that its output y was unchained: the links of functions that used y
+    and did not keep it lead to (f, index), and must stop at y (see _past_cut)."""
+    outputs = getattr(f, "outputs", None)
+    if outputs is None:
+        return  # a creator set by hand on a function never called
+    for k, ref in enumerate(outputs):
+        if ref() is y:
+            if outputs.__class__ is not _CutOutputs:
+                outputs = f.outputs = _CutOutputs(outputs)
+                outputs.cut = set()
+            outputs.cut.add(k)
+            return
+
+
+def _past_cut(e: tuple):
+    """The link to use instead of e, a link (creator, index, ...) to a function one of
+    whose outputs was unchained: e itself when output index is not cut; else the
+    Variable cut off (a leaf, unless given a creator since), or None once it is gone."""
+    creator, i = e[0], e[1]
+    outputs = creator.outputs
+    if i not in outputs.cut:
+        return e
+    y = outputs[i]()
+    if y is None or y.creator is creator:  # (one made again from a saved array)
+        return None
+    return y
 
 
 def _output_index(f: Function, y: Variable) -> int:
@@ -774,6 +832,8 @@ def _input_standin(f: Function, k: int, edge) -> Variable:
         y = creator.outputs[i]()
         if y is not None:
             return y
+        if creator.outputs.__class__ is not list and i in creator.outputs.cut:
+            creator = None  # unchained, then gone: a stand-in leaf
     else:
         creator, shape, dtype = None, edge.shape, edge.dtype
     y = _new_variable(_StandIn)
@@ -1195,6 +1255,11 @@ def _backprop(
             if gx is None:
                 continue
             cls = e.__class__
+            if cls is tuple and e[0].outputs.__class__ is not list:
+                e = _past_cut(e)  # an output of e's creator was unchained
+                if e is None:
+                    continue
+                cls = e.__class__
             if cls is tuple:
                 creator, i, shape, _ = e
                 single = i == 0 and len(creator.outputs) == 1
@@ -1305,8 +1370,8 @@ def _retain(f: Function, gys: Sequence, roots: Sequence) -> None:
     started from) the gradient of this pass, added to what they had."""
     for ref, gy in zip(f.outputs, gys):
         y = ref()
-        if y is None or any(y is r for r in roots):
-            continue
+        if y is None or y.creator is not f or any(y is r for r in roots):
+            continue  # (gone, unchained, or a root)
         y.grad = gy if y.grad is None else y.grad + gy
 
 
@@ -1417,6 +1482,10 @@ def _plan(roots: Sequence, targets: Sequence) -> tuple[set, set, set]:
     needed = set()
     for f in reversed(reached):  # creators (older generations) before their users
         for e in f._next:
+            if e.__class__ is tuple and e[0].outputs.__class__ is not list:
+                e = _past_cut(e)  # an output of e's creator was unchained
+                if e is None:
+                    continue
             creator = _edge_creator(e)
             if creator is None:
                 if e in leaves:
