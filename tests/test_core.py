@@ -62,6 +62,36 @@ def test_backward_uses_a_grad_set_by_hand():
     assert float(x.grad.data) == 2 * STEP9_GRAD
 
 
+def test_a_root_gradient_takes_its_output_dtype():
+    # As PyTorch: a float64 gradient for a float32 output is cast, and float32 stays.
+    x = Variable(np.ones(2, np.float32))
+    y = x * 2.0
+    y.grad = np.ones(2)
+    y.backward(retain_grad=True)
+    assert x.grad.dtype == np.float32 and y.grad.dtype == np.float32
+    (gx,) = zerograd.grad(x * 2.0, x, grad_outputs=np.ones(2))
+    assert gx.dtype == np.float32
+    (gx,) = zerograd.grad(x * 2.0, x, grad_outputs=np.ones((3, 2)), is_grads_batched=True)
+    assert gx.dtype == np.float32 and gx.shape == (3, 2)
+    with pytest.raises(TypeError, match=r"grad: grad_outputs\[0\] has dtype int64.*float32"):
+        zerograd.grad(x * 2.0, x, grad_outputs=np.ones(2, dtype=np.int64))
+    y = x * 2.0
+    y.grad = np.ones(2, dtype=bool)
+    with pytest.raises(TypeError, match=r"backward: the gradient set on it.*bool"):
+        y.backward()
+
+
+def test_a_root_gradient_of_another_dtype_stays_differentiable():
+    x = Variable(np.ones(2, np.float32))
+    w = Variable(np.array([1.0, 2.0]))  # the seed is a float64 function of w
+    (gx,) = zerograd.grad(x * 2.0, x, grad_outputs=w * 3.0, create_graph=True)
+    assert gx.dtype == np.float32
+    np.testing.assert_array_equal(gx.data, [6.0, 12.0])
+    (gw,) = zerograd.grad(gx.sum(), w)  # d/dw sum(2 * 3 w) = 6, in w's dtype
+    assert gw.dtype == np.float64
+    np.testing.assert_array_equal(gw.data, [6.0, 6.0])
+
+
 def test_backward_of_a_leaf_sets_ones():
     x = Variable(np.array([1.0, 2.0], dtype=np.float32))
     x.backward()

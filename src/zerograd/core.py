@@ -271,8 +271,12 @@ class Variable:
         Variable's shape), else from ones. Gradients add up in the leaves' ``grad``
         across calls, until ``cleargrad()``.
 
+        A ``grad`` of another floating dtype is used in this Variable's dtype (as
+        PyTorch does), so that float32 gradients stay float32.
+
         Raises:
             ValueError: when a ``grad`` set by hand does not have this Variable's shape.
+            TypeError: when it is not floating-point and this Variable is.
         """
         if self.grad is None:
             xp = cuda.get_array_module(self.data)
@@ -1153,7 +1157,22 @@ def _root_gradient(op: str, g, y: Variable, what: str) -> Variable:
             f"shape {y.data.shape}; give a gradient of exactly the output's shape (a "
             "shape that merely broadcasts is not summed for you)"
         )
-    return g
+    return _in_output_dtype(op, g, y, what)
+
+
+def _in_output_dtype(op: str, g: Variable, y: Variable, what: str) -> Variable:
+    """A root gradient in the dtype of its floating output y, as PyTorch casts it: a
+    float64 gradient must not turn a float32 graph's gradients into float64."""
+    dtype, gdtype = y.data.dtype, g.data.dtype
+    if gdtype == dtype or dtype.kind != "f":
+        return g
+    if gdtype.kind != "f":
+        raise TypeError(
+            f"{op}: {what} has dtype {gdtype}, but the output it is the gradient of is "
+            f"{dtype}; give a floating-point gradient (e.g. np.ones_like(y.data)), which "
+            "is used in the output's dtype"
+        )
+    return _AsDtype(dtype)(g)  # (recorded when g is part of a graph itself)
 
 
 def _add(a: Variable, b: Variable, create_graph: bool) -> Variable:
@@ -1535,8 +1554,9 @@ def grad(
         inputs: a Variable or a sequence of them: leaves or intermediate results, each
             with ``requires_grad``.
         grad_outputs: the gradient to start from for each output (arrays or Variables
-            of the output's shape; a single one for a single output); None, or None
-            for an output, means ones (the gradient of the sum of its elements).
+            of the output's shape, used in a floating output's dtype; a single one for a
+            single output); None, or None for an output, means ones (the gradient of
+            the sum of its elements).
         create_graph: record the pass, so that the returned gradients can be
             differentiated again (higher-order derivatives).
         retain_graph: keep the arrays the functions saved for backward, so that the
@@ -1552,7 +1572,8 @@ def grad(
         not depend on gets zeros, never None.
 
     Raises:
-        TypeError: for outputs or inputs that are not Variables.
+        TypeError: for outputs or inputs that are not Variables, or a gradient in
+            ``grad_outputs`` that is not floating-point for a floating output.
         ValueError: for an input without ``requires_grad`` (no gradient flows to it),
             or a gradient in ``grad_outputs`` of a shape other than its output's.
 
@@ -1646,7 +1667,8 @@ def _batched_root_gradient(g, y: Variable, k: int) -> tuple[Variable, int]:
             f"grad: with is_grads_batched=True, grad_outputs[{k}] must have shape "
             f"(batch,) + {y.data.shape}, got {data.shape}"
         )
-    return (g if isinstance(g, Variable) else _wrap(g, False)), data.shape[0]
+    g = g if isinstance(g, Variable) else _wrap(g, False)
+    return _in_output_dtype("grad", g, y, f"grad_outputs[{k}]"), data.shape[0]
 
 
 class _GradOf(Function):
@@ -1668,6 +1690,24 @@ class _GradOf(Function):
         shape, dtype = self.x_meta
         xp = cuda.get_array_module(gy.data)
         return gy, xp.zeros(shape, dtype=dtype)  # d/dx of a gradient constant in x is 0
+
+
+class _AsDtype(Function):
+    """A gradient given for an output, in that output's floating dtype."""
+
+    __slots__ = ("dtype", "dtype_in")
+    saves = ()
+    elementwise = True
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, g):
+        self.dtype_in = g.dtype
+        return g.astype(self.dtype)
+
+    def backward(self, gy):
+        return _AsDtype(self.dtype_in)(gy)  # the identity, back in the input's dtype
 
 
 # =========================================================================================
