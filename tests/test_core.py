@@ -663,6 +663,23 @@ class _TwoOutputs(Function):
         return 2 * gy0 + 3 * gy1  # d/dx (2x, 3x)
 
 
+def test_a_forward_returning_a_tuple_of_one_gives_the_variable():
+    class Twice(Function):  # as DeZero: one output is a Variable, however returned
+        def forward(self, x):
+            return (x * 2,)
+
+        def backward(self, gy):
+            return gy * 2
+
+    x = Variable(np.array(1.0))
+    y = Twice()(x)
+    assert isinstance(y, Variable) and float(y.data) == 2.0
+    y.backward()
+    assert float(x.grad.data) == 2.0
+    assert isinstance(Twice()(np.array(1.0)), Variable)  # recorded or not
+    assert isinstance(_TwoOutputs()(x), list)
+
+
 @pytest.mark.parametrize("keep_sibling", [True, False])
 def test_unused_output_gets_zero_gradient(keep_sibling):
     x = Variable(np.array([1.0, 2.0], dtype=np.float32))

@@ -492,7 +492,8 @@ class Function:
     """Base class of every differentiable operation.
 
     Subclasses implement:
-        forward(*xs): on arrays (NumPy or CuPy), returning an array or a tuple of them.
+        forward(*xs): on arrays (NumPy or CuPy), returning an array or a tuple of them
+            (the call then returns a list of Variables; one Variable for a tuple of one).
         backward(*gys): on Variables, returning one gradient per input (a Variable, an
             array, or None where an input gets no gradient). Because it is written with
             Functions, the backward pass is itself differentiable.
@@ -629,8 +630,9 @@ class Function:
             self._check_forward(inputs, [y], record)
         return y
 
-    def _several_outputs(self, inputs, ys: tuple, record: bool) -> list:
-        """The rest of ``__call__`` for a forward that returned a tuple."""
+    def _several_outputs(self, inputs, ys: tuple, record: bool):
+        """The rest of ``__call__`` for a forward that returned a tuple: a list of the
+        output Variables, or the Variable itself for a tuple of one (as DeZero)."""
         outputs = [_wrap(_output_array(y), record) for y in ys]
         if record:
             keep = self._keep
@@ -653,7 +655,7 @@ class Function:
             self._saved = tuple([y.data for y in outputs]) if keep & 2 else None
         if detect_anomaly_var.get():
             self._check_forward(inputs, outputs, record)
-        return outputs
+        return outputs[0] if len(outputs) == 1 else outputs
 
     def _check_forward(self, inputs, outputs: list, record: bool) -> None:
         """Under detect_anomaly: outputs finite; fingerprints of what was saved."""
@@ -1172,7 +1174,7 @@ def _in_output_dtype(op: str, g: Variable, y: Variable, what: str) -> Variable:
             f"{dtype}; give a floating-point gradient (e.g. np.ones_like(y.data)), which "
             "is used in the output's dtype"
         )
-    return _AsDtype(dtype)(g)  # (recorded when g is part of a graph itself)
+    return _GradAsDtype(dtype)(g)  # (recorded when g is part of a graph itself)
 
 
 def _add(a: Variable, b: Variable, create_graph: bool) -> Variable:
@@ -1692,7 +1694,7 @@ class _GradOf(Function):
         return gy, xp.zeros(shape, dtype=dtype)  # d/dx of a gradient constant in x is 0
 
 
-class _AsDtype(Function):
+class _GradAsDtype(Function):
     """A gradient given for an output, in that output's floating dtype."""
 
     __slots__ = ("dtype", "dtype_in")
@@ -1707,7 +1709,7 @@ class _AsDtype(Function):
         return g.astype(self.dtype)
 
     def backward(self, gy):
-        return _AsDtype(self.dtype_in)(gy)  # the identity, back in the input's dtype
+        return _GradAsDtype(self.dtype_in)(gy)  # the identity, back in the input's dtype
 
 
 # =========================================================================================
