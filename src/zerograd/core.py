@@ -57,6 +57,35 @@ def as_array(x: Any, array_module=np, dtype=None):
     return array_module.asarray(x, dtype=dtype)
 
 
+def as_dtype(y, dtype):
+    """``y`` as an array of the floating ``dtype`` that it lost to NumPy 1.x's promotion.
+
+    The one place for the casts that only NumPy 1.x needs: it promotes 0-d arrays by
+    value, so a 0-d float32 array combined with a Python float (``x * 0.5``,
+    ``x ** 2.0``, ``1 - s``) gives float64 where NumPy 2 keeps float32, and its ufuncs
+    return NumPy scalars for 0-d arrays. A formula that mixes arrays with numbers ends
+    in ``as_dtype(result, x.dtype)``: a no-op for an array already of that dtype. For
+    an integer or boolean ``dtype`` the result keeps NumPy's dtype (``uint8 / 2`` is
+    float64 in both versions), as an array.
+
+    Example:
+        >>> x = np.array(2.0, dtype=np.float32)
+        >>> as_dtype(x * np.float64(0.5), x.dtype).dtype
+        dtype('float32')
+        >>> u8 = np.ones(2, dtype=np.uint8)
+        >>> as_dtype(u8 / 2, u8.dtype).dtype
+        dtype('float64')
+    """
+    if type(y) is _ndarray and y.dtype == dtype:
+        return y
+    floating = np.dtype(dtype).kind == "f"
+    if isinstance(y, np.generic):
+        return np.asarray(y, dtype=dtype if floating else None)
+    if not floating or y.dtype == dtype:
+        return y
+    return y.astype(dtype)
+
+
 def as_variable(obj: Any) -> Variable:
     """Return ``obj`` if it is a Variable, else wrap it in one.
 
@@ -691,11 +720,6 @@ class Function:
     def inputs(self, value) -> None:
         self._inputs = tuple(value)
 
-    @property
-    def _output_meta(self) -> list:
-        # (the name graph walkers written against the earlier engine read)
-        return output_meta(self)
-
     def __repr__(self) -> str:
         generation = getattr(self, "generation", 0)
         return f"<{type(self).__name__} generation={generation}>"
@@ -1174,7 +1198,7 @@ def _in_output_dtype(op: str, g: Variable, y: Variable, what: str) -> Variable:
             f"{dtype}; give a floating-point gradient (e.g. np.ones_like(y.data)), which "
             "is used in the output's dtype"
         )
-    return _GradAsDtype(dtype)(g)  # (recorded when g is part of a graph itself)
+    return _array._as_type(g, dtype)  # (recorded when g is part of a graph itself)
 
 
 def _add(a: Variable, b: Variable, create_graph: bool) -> Variable:
@@ -1694,24 +1718,6 @@ class _GradOf(Function):
         return gy, xp.zeros(shape, dtype=dtype)  # d/dx of a gradient constant in x is 0
 
 
-class _GradAsDtype(Function):
-    """A gradient given for an output, in that output's floating dtype."""
-
-    __slots__ = ("dtype", "dtype_in")
-    saves = ()
-    elementwise = True
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def forward(self, g):
-        self.dtype_in = g.dtype
-        return g.astype(self.dtype)
-
-    def backward(self, gy):
-        return _GradAsDtype(self.dtype_in)(gy)  # the identity, back in the input's dtype
-
-
 # =========================================================================================
 # Arithmetic operators
 # =========================================================================================
@@ -1738,24 +1744,6 @@ def _operand(value: Any, like: Variable) -> Variable:
             dtype = np.result_type(value, like.data.dtype)
             return _wrap(xp.asarray(value, dtype=dtype), False)
     return _wrap(as_array(value, xp), False)
-
-
-def keep_dtype(y, x):
-    """``y`` cast to ``x``'s floating dtype when array promotion changed it; else ``y``.
-
-    The one place for the casts that only NumPy 1.x needs: its value-based promotion
-    makes a 0-d float32 array combined with a Python float (``x * 0.5``, ``x ** 2.0``)
-    float64, where NumPy 2 keeps float32. Integer and bool arrays keep NumPy's result
-    (``uint8 / 2`` is float64 in both).
-
-    Example:
-        >>> x = np.array(2.0, dtype=np.float32)
-        >>> keep_dtype(x * np.float64(0.5), x).dtype
-        dtype('float32')
-    """
-    if y.dtype != x.dtype and x.dtype.kind == "f":
-        return y.astype(x.dtype)
-    return y
 
 
 class Add(Function):
@@ -1835,7 +1823,7 @@ class Pow(Function):
         self.c = c
 
     def forward(self, x):
-        return keep_dtype(x**self.c, x)
+        return as_dtype(x**self.c, x.dtype)
 
     def backward(self, gy):
         (x,) = self.inputs
@@ -1891,7 +1879,7 @@ class AddConstant(_ConstantOperand):
     saves = ()
 
     def forward(self, x):
-        return keep_dtype(x + self.c, x)
+        return as_dtype(x + self.c, x.dtype)
 
     def backward(self, gy):
         return gy  # d/dx (x + c) = 1
@@ -1902,7 +1890,7 @@ class SubConstant(_ConstantOperand):
     saves = ()
 
     def forward(self, x):
-        return keep_dtype(x - self.c, x)
+        return as_dtype(x - self.c, x.dtype)
 
     def backward(self, gy):
         return gy  # d/dx (x - c) = 1
@@ -1913,7 +1901,7 @@ class SubFromConstant(_ConstantOperand):
     saves = ()
 
     def forward(self, x):
-        return keep_dtype(self.c - x, x)
+        return as_dtype(self.c - x, x.dtype)
 
     def backward(self, gy):
         return -gy  # d/dx (c - x) = -1
@@ -1924,7 +1912,7 @@ class MulConstant(_ConstantOperand):
     saves = ()
 
     def forward(self, x):
-        return keep_dtype(x * self.c, x)
+        return as_dtype(x * self.c, x.dtype)
 
     def backward(self, gy):
         return gy * self.c  # d/dx cx = c
@@ -1935,7 +1923,7 @@ class DivConstant(_ConstantOperand):
     saves = ()
 
     def forward(self, x):
-        return keep_dtype(x / self.c, x)
+        return as_dtype(x / self.c, x.dtype)
 
     def backward(self, gy):
         return gy / self.c  # d/dx x/c = 1/c
@@ -1946,7 +1934,7 @@ class DivFromConstant(_ConstantOperand):
     saves = ("inputs", "outputs")
 
     def forward(self, x):
-        return keep_dtype(self.c / x, x)
+        return as_dtype(self.c / x, x.dtype)
 
     def backward(self, gy):
         (x,) = self.inputs

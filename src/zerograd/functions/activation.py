@@ -27,10 +27,9 @@ import math
 
 import numpy as np
 
-from zerograd.core import Function, Variable, as_variable, names_errors
+from zerograd.core import Function, Variable, as_dtype, as_variable, names_errors
 from zerograd.cuda import get_array_module
 from zerograd.functions._arrays import (
-    as_dtype,
     as_float,
     blockwise,
     check_axes,
