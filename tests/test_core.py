@@ -1210,8 +1210,8 @@ def test_grad_argument_errors():
 
 
 def test_grad_batched_cotangents_equal_one_pass_each(rng):
-    # Elementwise functions take the whole batch; the others (Sum, MatMul, GetItem,
-    # Sin...) one row at a time inside the same pass: the results must agree.
+    # Functions marked elementwise (tanh, matmul, sum, ...) take the whole batch; the
+    # others (GetItem) one row at a time inside the same pass: the results must agree.
     x = Variable(rng.standard_normal((2, 3)))
     W = Variable(rng.standard_normal((3, 4)))
     y = F.tanh(x @ W) * 2.0 + F.sin(x[:, :1] - 1.0) + (x * x).sum(axis=1, keepdims=True)
