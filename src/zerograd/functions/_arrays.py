@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from zerograd.config import detect_anomaly_var
+from zerograd.core import as_dtype  # noqa: F401  (the one cast helper, also reachable here)
 from zerograd.cuda import get_array_module
 
 _ndarray = np.ndarray
