@@ -157,7 +157,10 @@ class ReLU(Function):
     elementwise = True
 
     def forward(self, x):
-        return as_dtype(clamp(x, lower=0), x.dtype)
+        y = clamp(x, lower=0)
+        # x's dtype for every dtype, as PyTorch: max(x, 0) of booleans is an integer, and
+        # NumPy 1.x makes max(x, 0) of a 0-d int8 x an int64 (of float32, float64)
+        return y if y.dtype == x.dtype else y.astype(x.dtype)
 
     def backward(self, gy):
         y = self.outputs[0]()
