@@ -16,7 +16,9 @@ import pytest
 from zerograd import compat
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["index.md", "tutorial/stages-1-3.md", "training.md", "engine.md", "book.md"]
+PAGES = [
+    "index.md", "tutorial/stages-1-3.md", "training.md", "engine.md", "extending.md", "book.md",
+]
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 

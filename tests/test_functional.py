@@ -364,6 +364,44 @@ def test_jacobian_walks_the_graph_once_per_chunk(chunk_size, passes, monkeypatch
     _close(J, expected)
 
 
+# function, the class whose backward is watched, and where its gradient stack comes from
+STACKED = {
+    "reshape": (lambda x: F.reshape(x, (3, 4)) * 2.0, "array.Reshape"),
+    "transpose": (lambda x: F.transpose(x.reshape(3, 4)) * 2.0, "array.Transpose"),
+    "sum": (lambda x: F.sum(F.reshape(x, (3, 4)) ** 2, axis=0), "array.Sum"),
+    "broadcast_to": (lambda x: F.broadcast_to(x, (2, 12)) * 2.0, "array.BroadcastTo"),
+    "sum_to": (lambda x: F.sum_to(F.reshape(x, (3, 4)) ** 2, (1, 4)), "array.SumTo"),
+    "softmax": (lambda x: F.softmax(F.reshape(x, (3, 4)), axis=1), "activation.Softmax"),
+    "log_softmax": (lambda x: F.log_softmax(F.reshape(x, (3, 4)), axis=0),
+                    "activation.LogSoftmax"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STACKED))
+def test_jacobian_sends_the_stack_through_shape_functions_at_once(name, monkeypatch, rng):
+    # Reshapes, reductions and the softmax family are marked `elementwise`: their
+    # backward takes all the rows of a Jacobian in one call, not one call per row.
+    import importlib
+
+    f, where = STACKED[name]
+    module, cls = where.split(".")
+    cls = getattr(importlib.import_module(f"zerograd.functions.{module}"), cls)
+    calls = []
+    real = cls.backward
+
+    def counting(self, gy):
+        calls.append(gy.shape)
+        return real(self, gy)
+
+    x = rng.standard_normal(12)
+    expected = FT.jacobian(f, chunk_size=1)(x)  # (one row at a time: the oracle)
+    monkeypatch.setattr(cls, "backward", counting)
+    J = FT.jacobian(f)(x)
+    rows = int(np.prod(J.shape[:-1]))
+    assert len(calls) == 1 and calls[0][0] == rows
+    np.testing.assert_allclose(J.data, expected.data, rtol=1e-13, atol=1e-14)
+
+
 def test_jacobian_of_a_jacobian_is_differentiable(rng):
     torch = pytest.importorskip("torch")
     x = rng.standard_normal(3)

@@ -57,6 +57,35 @@ def as_array(x: Any, array_module=np, dtype=None):
     return array_module.asarray(x, dtype=dtype)
 
 
+def as_dtype(y, dtype):
+    """``y`` as an array of the floating ``dtype`` that it lost to NumPy 1.x's promotion.
+
+    The one place for the casts that only NumPy 1.x needs: it promotes 0-d arrays by
+    value, so a 0-d float32 array combined with a Python float (``x * 0.5``,
+    ``x ** 2.0``, ``1 - s``) gives float64 where NumPy 2 keeps float32, and its ufuncs
+    return NumPy scalars for 0-d arrays. A formula that mixes arrays with numbers ends
+    in ``as_dtype(result, x.dtype)``: a no-op for an array already of that dtype. For
+    an integer or boolean ``dtype`` the result keeps NumPy's dtype (``uint8 / 2`` is
+    float64 in both versions), as an array.
+
+    Example:
+        >>> x = np.array(2.0, dtype=np.float32)
+        >>> as_dtype(x * np.float64(0.5), x.dtype).dtype
+        dtype('float32')
+        >>> u8 = np.ones(2, dtype=np.uint8)
+        >>> as_dtype(u8 / 2, u8.dtype).dtype
+        dtype('float64')
+    """
+    if type(y) is _ndarray and y.dtype == dtype:
+        return y
+    floating = np.dtype(dtype).kind == "f"
+    if isinstance(y, np.generic):
+        return np.asarray(y, dtype=dtype if floating else None)
+    if not floating or y.dtype == dtype:
+        return y
+    return y.astype(dtype)
+
+
 def as_variable(obj: Any) -> Variable:
     """Return ``obj`` if it is a Variable, else wrap it in one.
 
@@ -212,9 +241,24 @@ class Variable:
     def unchain(self) -> None:
         """Cut the link to the creator: this Variable becomes a leaf.
 
-        Functions that already used this Variable keep their link to its creator; to
-        cut a whole graph (truncated BPTT), use :meth:`unchain_backward`.
+        Every function that used it, before or after the cut, sends its gradient to it
+        and no further: a backward pass stops here (this Variable gets a ``grad``, as a
+        leaf does) and reaches nothing behind it, as in DeZero. The graph behind it is
+        left as it was; to cut a whole graph (truncated BPTT), use
+        :meth:`unchain_backward`.
+
+        Example:
+            >>> x = Variable(np.array(3.0))
+            >>> h = x * x
+            >>> y = h * 2.0
+            >>> h.unchain()
+            >>> y.backward()
+            >>> x.grad is None, h.grad
+            (True, variable(2.0))
         """
+        creator = self.creator
+        if creator is not None:
+            _cut(creator, self)
         self.creator = None
 
     def unchain_backward(self) -> None:
@@ -234,10 +278,10 @@ class Variable:
                     seen.add(creator)
                     stack.append(creator)
             f._next = [_NoGrad(shape, None) for shape in input_shapes(f)]
-            for ref in f.outputs:
+            for ref in list(f.outputs):
                 y = ref()
-                if y is not None:
-                    y.creator = None
+                if y is not None and y.creator is f:
+                    y.unchain()  # (so that functions outside this graph stop here too)
         self.unchain()
 
     # ---- backprop -------------------------------------------------------------------------
@@ -256,8 +300,12 @@ class Variable:
         Variable's shape), else from ones. Gradients add up in the leaves' ``grad``
         across calls, until ``cleargrad()``.
 
+        A ``grad`` of another floating dtype is used in this Variable's dtype (as
+        PyTorch does), so that float32 gradients stay float32.
+
         Raises:
             ValueError: when a ``grad`` set by hand does not have this Variable's shape.
+            TypeError: when it is not floating-point and this Variable is.
         """
         if self.grad is None:
             xp = cuda.get_array_module(self.data)
@@ -473,7 +521,8 @@ class Function:
     """Base class of every differentiable operation.
 
     Subclasses implement:
-        forward(*xs): on arrays (NumPy or CuPy), returning an array or a tuple of them.
+        forward(*xs): on arrays (NumPy or CuPy), returning an array or a tuple of them
+            (the call then returns a list of Variables; one Variable for a tuple of one).
         backward(*gys): on Variables, returning one gradient per input (a Variable, an
             array, or None where an input gets no gradient). Because it is written with
             Functions, the backward pass is itself differentiable.
@@ -516,7 +565,8 @@ class Function:
 
     # What the engine records on a call with backprop on (slots: small and fast):
     #   generation  depth in the graph
-    #   outputs     weak references to the output Variables
+    #   outputs     weak references to the output Variables (a _CutOutputs, which also
+    #               names the outputs cut off, once one of them was unchained)
     #   _next       per input, where its gradient goes: the input Variable itself (a
     #               leaf, or one whose data is kept anyway: saved by this function or
     #               by its creator), else (creator, output index, shape, dtype);
@@ -609,8 +659,9 @@ class Function:
             self._check_forward(inputs, [y], record)
         return y
 
-    def _several_outputs(self, inputs, ys: tuple, record: bool) -> list:
-        """The rest of ``__call__`` for a forward that returned a tuple."""
+    def _several_outputs(self, inputs, ys: tuple, record: bool):
+        """The rest of ``__call__`` for a forward that returned a tuple: a list of the
+        output Variables, or the Variable itself for a tuple of one (as DeZero)."""
         outputs = [_wrap(_output_array(y), record) for y in ys]
         if record:
             keep = self._keep
@@ -633,7 +684,7 @@ class Function:
             self._saved = tuple([y.data for y in outputs]) if keep & 2 else None
         if detect_anomaly_var.get():
             self._check_forward(inputs, outputs, record)
-        return outputs
+        return outputs[0] if len(outputs) == 1 else outputs
 
     def _check_forward(self, inputs, outputs: list, record: bool) -> None:
         """Under detect_anomaly: outputs finite; fingerprints of what was saved."""
@@ -669,11 +720,6 @@ class Function:
     def inputs(self, value) -> None:
         self._inputs = tuple(value)
 
-    @property
-    def _output_meta(self) -> list:
-        # (the name graph walkers written against the earlier engine read)
-        return output_meta(self)
-
     def __repr__(self) -> str:
         generation = getattr(self, "generation", 0)
         return f"<{type(self).__name__} generation={generation}>"
@@ -707,10 +753,52 @@ def _edge(x: Variable):
 def _edge_creator(e):
     """The function a link leads to (None for a leaf or an input needing no gradient)."""
     if e.__class__ is tuple:
-        return e[0]
+        if e[0].outputs.__class__ is list:
+            return e[0]
+        e = _past_cut(e)
+        if e is None:
+            return None
+        if e.__class__ is tuple:
+            return e[0]
     if e.__class__ is _NoGrad:
         return None
     return e.creator
+
+
+class _CutOutputs(list):
+    """``outputs`` of a function once one of its outputs was unchained: the weak
+    references as before, and ``cut``, the indices of the outputs cut off."""
+
+    __slots__ = ("cut",)
+
+
+def _cut(f: Function, y: Variable) -> None:
+    """Record on f that its output y was unchained: the links of functions that used y
+    and did not keep it lead to (f, index), and must stop at y (see _past_cut)."""
+    outputs = getattr(f, "outputs", None)
+    if outputs is None:
+        return  # a creator set by hand on a function never called
+    for k, ref in enumerate(outputs):
+        if ref() is y:
+            if outputs.__class__ is not _CutOutputs:
+                outputs = f.outputs = _CutOutputs(outputs)
+                outputs.cut = set()
+            outputs.cut.add(k)
+            return
+
+
+def _past_cut(e: tuple):
+    """The link to use instead of e, a link (creator, index, ...) to a function one of
+    whose outputs was unchained: e itself when output index is not cut; else the
+    Variable cut off (a leaf, unless given a creator since), or None once it is gone."""
+    creator, i = e[0], e[1]
+    outputs = creator.outputs
+    if i not in outputs.cut:
+        return e
+    y = outputs[i]()
+    if y is None or y.creator is creator:  # (one made again from a saved array)
+        return None
+    return y
 
 
 def _output_index(f: Function, y: Variable) -> int:
@@ -774,6 +862,8 @@ def _input_standin(f: Function, k: int, edge) -> Variable:
         y = creator.outputs[i]()
         if y is not None:
             return y
+        if creator.outputs.__class__ is not list and i in creator.outputs.cut:
+            creator = None  # unchained, then gone: a stand-in leaf
     else:
         creator, shape, dtype = None, edge.shape, edge.dtype
     y = _new_variable(_StandIn)
@@ -1093,7 +1183,22 @@ def _root_gradient(op: str, g, y: Variable, what: str) -> Variable:
             f"shape {y.data.shape}; give a gradient of exactly the output's shape (a "
             "shape that merely broadcasts is not summed for you)"
         )
-    return g
+    return _in_output_dtype(op, g, y, what)
+
+
+def _in_output_dtype(op: str, g: Variable, y: Variable, what: str) -> Variable:
+    """A root gradient in the dtype of its floating output y, as PyTorch casts it: a
+    float64 gradient must not turn a float32 graph's gradients into float64."""
+    dtype, gdtype = y.data.dtype, g.data.dtype
+    if gdtype == dtype or dtype.kind != "f":
+        return g
+    if gdtype.kind != "f":
+        raise TypeError(
+            f"{op}: {what} has dtype {gdtype}, but the output it is the gradient of is "
+            f"{dtype}; give a floating-point gradient (e.g. np.ones_like(y.data)), which "
+            "is used in the output's dtype"
+        )
+    return _array._as_type(g, dtype)  # (recorded when g is part of a graph itself)
 
 
 def _add(a: Variable, b: Variable, create_graph: bool) -> Variable:
@@ -1195,6 +1300,11 @@ def _backprop(
             if gx is None:
                 continue
             cls = e.__class__
+            if cls is tuple and e[0].outputs.__class__ is not list:
+                e = _past_cut(e)  # an output of e's creator was unchained
+                if e is None:
+                    continue
+                cls = e.__class__
             if cls is tuple:
                 creator, i, shape, _ = e
                 single = i == 0 and len(creator.outputs) == 1
@@ -1305,8 +1415,8 @@ def _retain(f: Function, gys: Sequence, roots: Sequence) -> None:
     started from) the gradient of this pass, added to what they had."""
     for ref, gy in zip(f.outputs, gys):
         y = ref()
-        if y is None or any(y is r for r in roots):
-            continue
+        if y is None or y.creator is not f or any(y is r for r in roots):
+            continue  # (gone, unchained, or a root)
         y.grad = gy if y.grad is None else y.grad + gy
 
 
@@ -1417,6 +1527,10 @@ def _plan(roots: Sequence, targets: Sequence) -> tuple[set, set, set]:
     needed = set()
     for f in reversed(reached):  # creators (older generations) before their users
         for e in f._next:
+            if e.__class__ is tuple and e[0].outputs.__class__ is not list:
+                e = _past_cut(e)  # an output of e's creator was unchained
+                if e is None:
+                    continue
             creator = _edge_creator(e)
             if creator is None:
                 if e in leaves:
@@ -1466,8 +1580,9 @@ def grad(
         inputs: a Variable or a sequence of them: leaves or intermediate results, each
             with ``requires_grad``.
         grad_outputs: the gradient to start from for each output (arrays or Variables
-            of the output's shape; a single one for a single output); None, or None
-            for an output, means ones (the gradient of the sum of its elements).
+            of the output's shape, used in a floating output's dtype; a single one for a
+            single output); None, or None for an output, means ones (the gradient of
+            the sum of its elements).
         create_graph: record the pass, so that the returned gradients can be
             differentiated again (higher-order derivatives).
         retain_graph: keep the arrays the functions saved for backward, so that the
@@ -1483,7 +1598,8 @@ def grad(
         not depend on gets zeros, never None.
 
     Raises:
-        TypeError: for outputs or inputs that are not Variables.
+        TypeError: for outputs or inputs that are not Variables, or a gradient in
+            ``grad_outputs`` that is not floating-point for a floating output.
         ValueError: for an input without ``requires_grad`` (no gradient flows to it),
             or a gradient in ``grad_outputs`` of a shape other than its output's.
 
@@ -1577,7 +1693,8 @@ def _batched_root_gradient(g, y: Variable, k: int) -> tuple[Variable, int]:
             f"grad: with is_grads_batched=True, grad_outputs[{k}] must have shape "
             f"(batch,) + {y.data.shape}, got {data.shape}"
         )
-    return (g if isinstance(g, Variable) else _wrap(g, False)), data.shape[0]
+    g = g if isinstance(g, Variable) else _wrap(g, False)
+    return _in_output_dtype("grad", g, y, f"grad_outputs[{k}]"), data.shape[0]
 
 
 class _GradOf(Function):
@@ -1627,24 +1744,6 @@ def _operand(value: Any, like: Variable) -> Variable:
             dtype = np.result_type(value, like.data.dtype)
             return _wrap(xp.asarray(value, dtype=dtype), False)
     return _wrap(as_array(value, xp), False)
-
-
-def keep_dtype(y, x):
-    """``y`` cast to ``x``'s floating dtype when array promotion changed it; else ``y``.
-
-    The one place for the casts that only NumPy 1.x needs: its value-based promotion
-    makes a 0-d float32 array combined with a Python float (``x * 0.5``, ``x ** 2.0``)
-    float64, where NumPy 2 keeps float32. Integer and bool arrays keep NumPy's result
-    (``uint8 / 2`` is float64 in both).
-
-    Example:
-        >>> x = np.array(2.0, dtype=np.float32)
-        >>> keep_dtype(x * np.float64(0.5), x).dtype
-        dtype('float32')
-    """
-    if y.dtype != x.dtype and x.dtype.kind == "f":
-        return y.astype(x.dtype)
-    return y
 
 
 class Add(Function):
@@ -1724,7 +1823,7 @@ class Pow(Function):
         self.c = c
 
     def forward(self, x):
-        return keep_dtype(x**self.c, x)
+        return as_dtype(x**self.c, x.dtype)
 
     def backward(self, gy):
         (x,) = self.inputs
@@ -1780,7 +1879,7 @@ class AddConstant(_ConstantOperand):
     saves = ()
 
     def forward(self, x):
-        return keep_dtype(x + self.c, x)
+        return as_dtype(x + self.c, x.dtype)
 
     def backward(self, gy):
         return gy  # d/dx (x + c) = 1
@@ -1791,7 +1890,7 @@ class SubConstant(_ConstantOperand):
     saves = ()
 
     def forward(self, x):
-        return keep_dtype(x - self.c, x)
+        return as_dtype(x - self.c, x.dtype)
 
     def backward(self, gy):
         return gy  # d/dx (x - c) = 1
@@ -1802,7 +1901,7 @@ class SubFromConstant(_ConstantOperand):
     saves = ()
 
     def forward(self, x):
-        return keep_dtype(self.c - x, x)
+        return as_dtype(self.c - x, x.dtype)
 
     def backward(self, gy):
         return -gy  # d/dx (c - x) = -1
@@ -1813,7 +1912,7 @@ class MulConstant(_ConstantOperand):
     saves = ()
 
     def forward(self, x):
-        return keep_dtype(x * self.c, x)
+        return as_dtype(x * self.c, x.dtype)
 
     def backward(self, gy):
         return gy * self.c  # d/dx cx = c
@@ -1824,7 +1923,7 @@ class DivConstant(_ConstantOperand):
     saves = ()
 
     def forward(self, x):
-        return keep_dtype(x / self.c, x)
+        return as_dtype(x / self.c, x.dtype)
 
     def backward(self, gy):
         return gy / self.c  # d/dx x/c = 1/c
@@ -1835,7 +1934,7 @@ class DivFromConstant(_ConstantOperand):
     saves = ("inputs", "outputs")
 
     def forward(self, x):
-        return keep_dtype(self.c / x, x)
+        return as_dtype(self.c / x, x.dtype)
 
     def backward(self, gy):
         (x,) = self.inputs

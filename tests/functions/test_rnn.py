@@ -173,6 +173,46 @@ def test_gru_rejects_bad_shapes():
         F.gru(np.zeros((2, 5)), np.zeros((2, 6)), np.zeros((2, 6)))
 
 
+def test_gru_rejects_ah_of_another_batch():
+    with pytest.raises(ValueError, match=r"gru: shapes do not fit.*ah.shape=\(3, 6\).*"
+                                         r"ah \(2, 6\).*or \(6,\)"):
+        F.gru(None, np.zeros((2, 6)), np.zeros((3, 6)))
+    with pytest.raises(ValueError, match=r"gru: shapes do not fit.*ah.shape=\(1, 6\)"):
+        F.gru(None, np.zeros((2, 6)), np.zeros((1, 6)))
+
+
+@pytest.mark.parametrize("dtype_in", [np.int64, np.uint8, np.bool_])
+def test_cells_take_integers_and_booleans_as_float64(dtype_in):
+    # As F.tanh and F.sigmoid: real-valued results, in float64.
+    rng = np.random.default_rng(10)
+    a = rng.integers(0, 2, (2, 4 * H)).astype(dtype_in)
+    ax, ah = (rng.integers(0, 2, (2, 3 * H)).astype(dtype_in) for _ in range(2))
+    c, h = F.lstm(None, a)
+    c_ref, h_ref = F.lstm(None, a.astype(np.float64))
+    assert c.dtype == h.dtype == np.float64
+    np.testing.assert_array_equal(h.data, h_ref.data)
+    h = F.gru(np.zeros((2, H), dtype_in), ax, ah)
+    assert h.dtype == np.float64
+    np.testing.assert_array_equal(h.data, F.gru(None, ax * 1.0, ah * 1.0).data)
+    v = Variable(a)  # an integer leaf gets a float64 gradient, as for F.tanh
+    F.lstm(None, v)[1].sum().backward()
+    assert v.grad.dtype == np.float64
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_sequences_take_integers_as_float64(kind):
+    fn = KINDS[kind][0]
+    args = [np.round(a * 2).astype(np.int64) for a in _sequence_args(kind, T=3, N=2)]
+    ys = fn(*args)
+    refs = fn(*[a.astype(np.float64) for a in args])
+    for y, ref in zip(ys, refs):
+        assert y.dtype == np.float64
+        np.testing.assert_array_equal(y.data, ref.data)
+    vs = [Variable(a) for a in args]
+    fn(*vs)[0].sum().backward()
+    assert all(v.grad.dtype == np.float64 for v in vs)
+
+
 # ---- sequences ----------------------------------------------------------------------------
 # kind: (function, number of gates, initial states, biases)
 KINDS = {

@@ -27,10 +27,9 @@ import math
 
 import numpy as np
 
-from zerograd.core import Function, Variable, as_variable, names_errors
+from zerograd.core import Function, Variable, as_dtype, as_variable, names_errors
 from zerograd.cuda import get_array_module
 from zerograd.functions._arrays import (
-    as_dtype,
     as_float,
     blockwise,
     check_axes,
@@ -158,7 +157,10 @@ class ReLU(Function):
     elementwise = True
 
     def forward(self, x):
-        return as_dtype(clamp(x, lower=0), x.dtype)
+        y = clamp(x, lower=0)
+        # x's dtype for every dtype, as PyTorch: max(x, 0) of booleans is an integer, and
+        # NumPy 1.x makes max(x, 0) of a 0-d int8 x an int64 (of float32, float64)
+        return y if y.dtype == x.dtype else y.astype(x.dtype)
 
     def backward(self, gy):
         y = self.outputs[0]()
@@ -271,6 +273,11 @@ def _sum_kept(a, axis):
     return a.sum(axis=axis, keepdims=True)
 
 
+def _shifted(axis: tuple, extra: int) -> tuple:
+    """``axis`` of an array, for a stack of gradients with ``extra`` leading axes more."""
+    return tuple([a + extra for a in axis]) if extra else axis
+
+
 def _dot_kept(a, b, axis):
     """``(a * b).sum(axis=axis, keepdims=True)`` for a and b of one shape."""
     if _by_einsum(a, axis) and a.shape == b.shape and a.dtype == b.dtype:
@@ -280,6 +287,7 @@ def _dot_kept(a, b, axis):
 
 class Softmax(Function):
     saves = ("outputs",)
+    elementwise = True  # (its backward moves the axis behind a stack's leading axes)
 
     def __init__(self, axis):
         self.axis = axis
@@ -297,13 +305,15 @@ class Softmax(Function):
     def backward(self, gy):
         y = self.outputs[0]()
         # d/dx softmax: gx_i = y_i (gy_i - sum_j y_j gy_j)
-        return apply(SoftmaxGrad(self.axis), y, gy)
+        return apply(SoftmaxGrad(_shifted(self.axis, gy.ndim - y.ndim)), y, gy)
 
 
 class SoftmaxGrad(Function):
-    """``y gy - y sum(y gy)`` along the axis, with y = softmax(x): softmax's gradient."""
+    """``y gy - y sum(y gy)`` along the axis, with y = softmax(x): softmax's gradient.
+    (gy may have more leading axes than y: a stack of gradients; the axis counts them.)"""
 
     saves = ("inputs",)
+    elementwise = True
 
     def __init__(self, axis):
         self.axis = axis
@@ -315,11 +325,12 @@ class SoftmaxGrad(Function):
 
     def backward(self, g):
         y, gy = self.inputs
+        axis = self.axis
+        g_axis = _shifted(axis, g.ndim - gy.ndim)  # (g: a stack of gradients, maybe)
         gy_ = None
         if y.requires_grad:  # d/dy = g gy - g sum(y gy) - gy sum(g y)
-            axis = self.axis
-            gy_ = g * (gy - sum(y * gy, axis, True)) - gy * sum(g * y, axis, True)
-        ggy = apply(SoftmaxGrad(self.axis), y, g) if gy.requires_grad else None
+            gy_ = g * (gy - sum(y * gy, axis, True)) - gy * sum(g * y, g_axis, True)
+        ggy = apply(SoftmaxGrad(g_axis), y, g) if gy.requires_grad else None
         return gy_, ggy
 
 
@@ -360,6 +371,7 @@ def softmax_simple(x, axis=1) -> Variable:
 
 class LogSoftmax(Function):
     saves = ("outputs",)
+    elementwise = True  # (its backward moves the axis behind a stack's leading axes)
 
     def __init__(self, axis):
         self.axis = axis
@@ -378,27 +390,34 @@ class LogSoftmax(Function):
     def backward(self, gy):
         y = self.outputs[0]()
         # d/dx log_softmax: gx_i = gy_i - softmax_i sum_j gy_j, with softmax = exp(y)
-        return apply(LogSoftmaxGrad(self.axis), y, gy)
+        return apply(LogSoftmaxGrad(_shifted(self.axis, gy.ndim - y.ndim)), y, gy)
 
 
 class LogSoftmaxGrad(Function):
-    """``gy - exp(y) sum(gy)`` along the axis, with y = log_softmax(x): its gradient."""
+    """``gy - exp(y) sum(gy)`` along the axis, with y = log_softmax(x): its gradient.
+    (gy may have more leading axes than y: a stack of gradients; the axis counts them.)"""
 
     saves = ("inputs",)
+    elementwise = True
 
     def __init__(self, axis):
         self.axis = axis
 
     def forward(self, y, gy):
         gx = get_array_module(y).exp(y)
-        gx *= _sum_kept(gy, self.axis)
+        total = _sum_kept(gy, self.axis)
+        if total.ndim == gx.ndim:
+            gx *= total
+        else:  # a stack of gradients: the product has its leading axes
+            gx = gx * total
         return gy - gx
 
     def backward(self, g):
         y, gy = self.inputs
+        g_axis = _shifted(self.axis, g.ndim - gy.ndim)  # (g: a stack of gradients, maybe)
         p = exp(y)
         gy_ = -g * p * sum(gy, self.axis, True) if y.requires_grad else None  # d/dy
-        ggy = g - sum(g * p, self.axis, True) if gy.requires_grad else None  # d/dgy
+        ggy = g - sum(g * p, g_axis, True) if gy.requires_grad else None  # d/dgy
         return gy_, ggy
 
 

@@ -57,9 +57,17 @@ __all__ = [
 ]
 
 
+def _leading(gy, ndim: int) -> tuple:
+    """The leading axes that a stack of gradients has beyond a function's output of
+    ``ndim`` axes (``jacobian`` sends such a stack through ``elementwise`` Functions);
+    () for one gradient. The backward of a shape function keeps them in front."""
+    return gy.shape[:gy.ndim - ndim]
+
+
 # ---- reshape / transpose --------------------------------------------------------------
 class Reshape(Function):
     saves = ()  # (the input's shape only)
+    elementwise = True  # (its backward keeps a stack's leading axes)
 
     def __init__(self, shape):
         self.shape = shape
@@ -69,7 +77,8 @@ class Reshape(Function):
         return x.reshape(self.shape)
 
     def backward(self, gy):
-        return apply(Reshape(self.x_shape), gy)  # reshape is linear: undo it
+        lead = _leading(gy, len(self.shape))
+        return apply(Reshape(lead + self.x_shape), gy)  # reshape is linear: undo it
 
 
 def reshape(x, shape) -> Variable:
@@ -92,18 +101,25 @@ def reshape(x, shape) -> Variable:
 
 class Transpose(Function):
     saves = ()
+    elementwise = True  # (its backward keeps a stack's leading axes)
 
     def __init__(self, axes=None):
         self.axes = axes
 
     def forward(self, x):
+        self.ndim = x.ndim
         return x.transpose(self.axes)
 
     def backward(self, gy):
-        if self.axes is None:
+        n = self.ndim
+        extra = gy.ndim - n
+        if self.axes is None and not extra:
             return transpose(gy)
-        inverse = tuple(np.argsort([a % len(self.axes) for a in self.axes]))
-        return transpose(gy, inverse)  # a permutation is undone by its inverse
+        axes = range(n - 1, -1, -1) if self.axes is None else self.axes
+        inverse = [0] * n
+        for k, a in enumerate(axes):
+            inverse[a % n] = extra + k  # a permutation is undone by its inverse
+        return transpose(gy, tuple(range(extra)) + tuple(inverse))
 
 
 def transpose(x, axes=None) -> Variable:
@@ -138,6 +154,7 @@ def _data(x):
 # ---- broadcasting ------------------------------------------------------------------------
 class BroadcastTo(Function):
     saves = ()
+    elementwise = True  # (its backward keeps a stack's leading axes)
 
     def __init__(self, shape):
         self.shape = shape
@@ -148,7 +165,13 @@ class BroadcastTo(Function):
 
     def backward(self, gy):
         # Each input element fed several outputs: add their gradients up.
-        return apply(SumTo(self.x_shape), gy) if gy.shape != self.x_shape else gy
+        lead = _leading(gy, len(self.shape))
+        if not lead:
+            return apply(SumTo(self.x_shape), gy) if gy.shape != self.x_shape else gy
+        # A stack: the axes broadcasting added are behind its leading axes, not in front.
+        padded = (1,) * (len(self.shape) - len(self.x_shape)) + self.x_shape
+        gx = apply(SumTo(lead + padded), gy)
+        return apply(Reshape(lead + self.x_shape), gx) if padded != self.x_shape else gx
 
 
 def broadcast_to(x, shape) -> Variable:
@@ -170,6 +193,7 @@ def broadcast_to(x, shape) -> Variable:
 
 class SumTo(Function):
     saves = ()
+    elementwise = True  # (its backward keeps a stack's leading axes)
 
     def __init__(self, shape):
         self.shape = shape
@@ -179,7 +203,14 @@ class SumTo(Function):
         return sum_to_array(x, self.shape)
 
     def backward(self, gy):
-        return apply(BroadcastTo(self.x_shape), gy) if gy.shape != self.x_shape else gy
+        lead = _leading(gy, len(self.shape))
+        if not lead:
+            return apply(BroadcastTo(self.x_shape), gy) if gy.shape != self.x_shape else gy
+        # A stack: the axes summed away come back behind its leading axes.
+        padded = (1,) * (len(self.x_shape) - len(self.shape)) + self.shape
+        if padded != self.shape:
+            gy = apply(Reshape(lead + padded), gy)
+        return apply(BroadcastTo(lead + self.x_shape), gy)
 
 
 def sum_to(x, shape) -> Variable:
@@ -198,6 +229,7 @@ def sum_to(x, shape) -> Variable:
 # ---- reductions ---------------------------------------------------------------------------
 class Sum(Function):
     saves = ()
+    elementwise = True  # (its backward keeps a stack's leading axes)
 
     def __init__(self, axis, keepdims):
         self.axis = axis
@@ -209,8 +241,13 @@ class Sum(Function):
 
     def backward(self, gy):
         # d/dx sum = 1 everywhere: put the reduced axes back and broadcast.
-        gy = apply(Reshape(reduced_shape(self.x_shape, self.axis, keepdims=True)), gy)
-        return apply(BroadcastTo(self.x_shape), gy)
+        kept = reduced_shape(self.x_shape, self.axis, keepdims=True)
+        ndim = len(kept)  # the output's
+        if not self.keepdims:
+            ndim -= ndim if self.axis is None else len(self.axis)
+        lead = _leading(gy, ndim)
+        gy = apply(Reshape(lead + kept), gy)
+        return apply(BroadcastTo(lead + self.x_shape), gy)
 
 
 def sum(x, axis=None, keepdims: bool = False) -> Variable:

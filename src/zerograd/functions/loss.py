@@ -26,9 +26,9 @@ import math
 import numpy as np
 
 from zerograd import cuda
-from zerograd.core import Function, Variable, as_variable, names_errors
+from zerograd.core import Function, Variable, as_dtype, as_variable, names_errors
 from zerograd.cuda import get_array_module
-from zerograd.functions._arrays import as_dtype, checks_values, clamp, log1p_of_fraction
+from zerograd.functions._arrays import checks_values, clamp, log1p_of_fraction
 from zerograd.functions.activation import _sigmoid_array, sigmoid, softmax
 from zerograd.functions.array import clip, get_item, sum
 from zerograd.functions.gradient import apply

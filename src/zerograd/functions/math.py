@@ -37,6 +37,7 @@ from zerograd.core import (  # noqa: F401  (re-exported: F.add, F.mul, ...)
     SubFromConstant,
     Variable,
     add,
+    as_dtype,
     div,
     mul,
     neg,
@@ -46,7 +47,7 @@ from zerograd.core import (  # noqa: F401  (re-exported: F.add, F.mul, ...)
     sub,
 )
 from zerograd.cuda import get_array_module
-from zerograd.functions._arrays import as_dtype, as_float, blockwise, scale_by
+from zerograd.functions._arrays import as_float, blockwise, scale_by
 from zerograd.functions.gradient import apply
 
 __all__ = [

@@ -45,8 +45,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from zerograd.core import Function, Variable, as_variable
+from zerograd.core import Function, Variable, as_dtype, as_variable
 from zerograd.cuda import get_array_module
+from zerograd.functions._arrays import as_float
 from zerograd.functions.activation import sigmoid
 from zerograd.functions.array import concat, reshape, split, stack, transpose
 from zerograd.functions.array import sum as _sum
@@ -102,9 +103,15 @@ def _zeros_state(x, shape):
     return Variable(xp.zeros(shape, dtype=x.dtype), requires_grad=False)
 
 
-def _cast(g, like):
-    """A gradient in its input's dtype (inputs of mixed dtypes compute in the widest)."""
-    return g if g.dtype == like.dtype else g.astype(like.dtype)
+def _activations(cell_class, activations, *inputs):
+    """What a cell's forward keeps for its gradient, ``activations``, when the cell gave
+    them to its gradient Function; else (a gradient Function called on its own) what
+    the cell's forward computes at ``inputs``."""
+    if activations is None:
+        cell = cell_class()
+        cell.forward(*inputs)
+        activations = cell.activations
+    return activations
 
 
 # =========================================================================================
@@ -118,9 +125,11 @@ class LSTMCell(Function):
     a tanh of their blocks of ``a``.
     """
 
-    saves = ("inputs", "act", "tc")  # the gates and tanh(c); the inputs for double backprop
+    # activations: the gates and tanh(c); the inputs for double backprop
+    saves = ("inputs", "activations")
 
     def forward(self, c_prev, a):
+        a = as_float(a)  # integers and booleans: float64, as tanh and sigmoid give
         xp = get_array_module(a)
         H = c_prev.shape[-1]
         act = xp.multiply(a, _gate_scale(xp, H, _LSTM_SCALE, a.dtype))
@@ -130,12 +139,12 @@ class LSTMCell(Function):
         c = f * c_prev
         c += i * g
         tc = xp.tanh(c)
-        self.act, self.tc = act, tc  # for the gradient: no nonlinearity evaluated twice
+        self.activations = (act, tc)  # for the gradient: no nonlinearity evaluated twice
         return c, o * tc
 
     def backward(self, gc, gh):
         c_prev, a = self.inputs
-        return apply(LSTMCellGrad(self.act, self.tc), c_prev, a, gc, gh)  # (gc_prev, ga)
+        return apply(LSTMCellGrad(self.activations), c_prev, a, gc, gh)  # (gc_prev, ga)
 
 
 class LSTMCellGrad(Function):
@@ -143,24 +152,19 @@ class LSTMCellGrad(Function):
     ``(gc_prev, ga)``. Linear in ``(gc, gh)``; its own backward is the LSTM's second
     derivative.
 
-    ``act``/``tc``: the cell's gate activations and ``tanh(c)`` at the same inputs, when
-    the forward cell has them (None: computed here).
+    ``activations``: the cell's gate activations and ``tanh(c)`` at the same inputs,
+    when the forward cell has them (None: computed here).
     """
 
     saves = ("inputs",)
 
-    def __init__(self, act=None, tc=None):
-        self.act = act
-        self.tc = tc
+    def __init__(self, activations=None):
+        self.activations = activations
 
     def forward(self, c_prev, a, gc, gh):
         xp = get_array_module(a)
         H = c_prev.shape[-1]
-        act, tc = self.act, self.tc
-        if act is None:
-            cell = LSTMCell()
-            cell.forward(c_prev, a)
-            act, tc = cell.act, cell.tc
+        act, tc = _activations(LSTMCell, self.activations, c_prev, a)
         i, f, g, o = act[..., :H], act[..., H:2 * H], act[..., 2 * H:3 * H], act[..., 3 * H:]
         dc = gc + gh * o * (1 - tc * tc)  # d/dc of h = o tanh(c) is o (1 - tanh(c)^2)
         ga = xp.empty(a.shape, dtype=act.dtype)
@@ -168,7 +172,7 @@ class LSTMCellGrad(Function):
         ga[..., H:2 * H] = dc * c_prev * f * (1 - f)  # f = sigmoid(a_f)
         ga[..., 2 * H:3 * H] = dc * i * (1 - g * g)  # g = tanh(a_g)
         ga[..., 3 * H:] = gh * tc * o * (1 - o)  # h = o tanh(c), o = sigmoid(a_o)
-        return _cast(dc * f, c_prev), _cast(ga, a)  # d/dc_prev c = f
+        return as_dtype(dc * f, c_prev.dtype), as_dtype(ga, a.dtype)  # d/dc_prev c = f
 
     def backward(self, ggc_prev, gga):
         # The gradient of L = <ggc_prev, gc_prev> + <gga, ga>. Writing D for the tangent
@@ -252,43 +256,42 @@ class GRUCell(Function):
     ``(3H,)`` bias alone (the product with a zero state), broadcast over the batch.
     """
 
-    saves = ("inputs", "rz", "n")
+    saves = ("inputs", "activations")  # activations: r and z, and n
 
     def forward(self, h_prev, ax, ah):
+        ax = as_float(ax)  # integers and booleans: float64, as tanh and sigmoid give
         xp = get_array_module(ax)
         H = h_prev.shape[-1]
         rz = ax[..., :2 * H] + ah[..., :2 * H]
         _sigmoid(rz, out=rz)
         r, z = rz[..., :H], rz[..., H:]
         n = xp.tanh(ax[..., 2 * H:] + r * ah[..., 2 * H:])
-        self.rz, self.n = rz, n
+        self.activations = (rz, n)
         return n + z * (h_prev - n)
 
     def backward(self, gh):
         h_prev, ax, ah = self.inputs
-        return apply(GRUCellGrad(self.rz, self.n), h_prev, ax, ah, gh)  # (gh_prev, gax, gah)
+        return apply(GRUCellGrad(self.activations), h_prev, ax, ah, gh)  # (gh_prev, gax, gah)
 
 
 class GRUCellGrad(Function):
     """The gradient of :class:`GRUCell`: inputs ``(h_prev, ax, ah, gh)``, outputs
     ``(gh_prev, gax, gah)`` (``gah`` as wide as the batch; the engine sums it down to a
     broadcast ``ah``). Its own backward is the GRU's second derivative.
+
+    ``activations``: the cell's ``r``, ``z`` and ``n`` at the same inputs, when the
+    forward cell has them (None: computed here).
     """
 
     saves = ("inputs",)
 
-    def __init__(self, rz=None, n=None):
-        self.rz = rz
-        self.n = n
+    def __init__(self, activations=None):
+        self.activations = activations
 
     def forward(self, h_prev, ax, ah, gh):
         xp = get_array_module(ax)
         H = h_prev.shape[-1]
-        rz, n = self.rz, self.n
-        if rz is None:
-            cell = GRUCell()
-            cell.forward(h_prev, ax, ah)
-            rz, n = cell.rz, cell.n
+        rz, n = _activations(GRUCell, self.activations, h_prev, ax, ah)
         r, z = rz[..., :H], rz[..., H:]
         ah_n = ah[..., 2 * H:]
         gn = gh * (1 - z) * (1 - n * n)  # h = (1 - z) n + z h_prev, n = tanh(s_n)
@@ -301,7 +304,8 @@ class GRUCellGrad(Function):
         gax[..., H:2 * H] = gah[..., H:2 * H] = gz
         gax[..., 2 * H:] = gn
         gah[..., 2 * H:] = gn * r
-        return _cast(gh * z, h_prev), _cast(gax, ax), _cast(gah, ah)  # d/dh_prev h = z
+        # d/dh_prev h = z
+        return as_dtype(gh * z, h_prev.dtype), as_dtype(gax, ax.dtype), as_dtype(gah, ah.dtype)
 
     def backward(self, ggh_prev, ggax, ggah):
         # The gradient of L = <ggh_prev, gh z> + <Z, gh (h_prev - n) z'> + <P, M>, where
@@ -363,11 +367,11 @@ def gru(h_prev, ax, ah) -> Variable:
     if h_prev is None:
         h_prev = _zeros_state(ax, expected)
     h_prev = as_variable(h_prev)
-    if h_prev.shape != expected or ah.shape[-1:] != ax.shape[-1:] or ah.ndim > ax.ndim:
+    if h_prev.shape != expected or ah.shape not in (ax.shape, ax.shape[-1:]):
         raise ValueError(
             f"gru: shapes do not fit: h_prev.shape={h_prev.shape}, ax.shape={ax.shape}, "
-            f"ah.shape={ah.shape}; expected h_prev {expected}, ax (N, 3H) and ah (N, 3H) "
-            "or (3H,)"
+            f"ah.shape={ah.shape}; expected h_prev {expected} and ah {ax.shape} (the "
+            f"product with h_prev) or {ax.shape[-1:]} (a bias alone) for ax (N, 3H)"
         )
     return GRUCell()(h_prev, ax, ah)
 
@@ -403,17 +407,24 @@ def _composed_param_grads(x, h_prev, ga_x, ga_h, W_x):
     return gx, gW_x, gW_h, _sum(ga_x, axis=(0, 1)), _sum(ga_h, axis=(0, 1))
 
 
-def _compute_dtype(arrays):
-    """The dtype a sequence is computed in: the inputs' common one, but float32 for
-    float16 (NumPy has no float16 BLAS: its products are 80-200x slower)."""
+def _result_dtype(arrays):
+    """The dtype of a sequence's outputs: its inputs' common one, float64 for integers
+    and booleans (as tanh and sigmoid give)."""
     dtype = np.result_type(*[a.dtype for a in arrays])
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _compute_dtype(arrays):
+    """The dtype a sequence is computed in: its outputs', but float32 for float16
+    (NumPy has no float16 BLAS: its products are 80-200x slower)."""
+    dtype = _result_dtype(arrays)
     return np.dtype(np.float32) if dtype == np.float16 else dtype
 
 
 def _outputs(arrays, like):
-    """A sequence's outputs in its inputs' dtype (float16 ones were computed in float32);
+    """A sequence's outputs in their dtype (float16 ones were computed in float32);
     copies, except for the first (a view of the buffer of every step)."""
-    dtype = np.result_type(*[a.dtype for a in like])
+    dtype = _result_dtype(like)
     if arrays[0].dtype == dtype:
         return (arrays[0],) + tuple(a.copy() for a in arrays[1:])
     return tuple(a.astype(dtype) for a in arrays)
@@ -583,8 +594,9 @@ class LSTMSequenceGrad(_SequenceGrad):
                                              W_x.astype(dtype, copy=False),
                                              (n_x, n_Wx, n_Wh, n_b, False))
         grads = (gx, dh, dc, gW_x, gW_h, gb)
-        return tuple(_cast(g, v) for g, v, need in zip(grads, (x, h0, c0, W_x, W_h, b),
-                                                       self.needs) if need)
+        inputs = (x, h0, c0, W_x, W_h, b)
+        return tuple(as_dtype(g, v.dtype) for g, v, need in zip(grads, inputs, self.needs)
+                     if need)
 
     def composed(self, x, h0, c0, W_x, W_h, b, gy, gh_n, gc_n):
         T = x.shape[0]
@@ -702,8 +714,9 @@ class GRUSequenceGrad(_SequenceGrad):
             x.astype(dtype, copy=False), hs[:-1], ga_x, ga_h, W_x.astype(dtype, copy=False),
             (n_x, n_Wx, n_Wh, n_bx, n_bh))
         grads = (gx, dh, gW_x, gW_h, gb_x, gb_h)
-        return tuple(_cast(g, v) for g, v, need in zip(grads, (x, h0, W_x, W_h, b_x, b_h),
-                                                       self.needs) if need)
+        inputs = (x, h0, W_x, W_h, b_x, b_h)
+        return tuple(as_dtype(g, v.dtype) for g, v, need in zip(grads, inputs, self.needs)
+                     if need)
 
     def composed(self, x, h0, W_x, W_h, b_x, b_h, gy, gh_n):
         T = x.shape[0]
@@ -781,8 +794,9 @@ class RNNSequenceGrad(_SequenceGrad):
                                              W_x.astype(dtype, copy=False),
                                              (n_x, n_Wx, n_Wh, n_b, False))
         grads = (gx, dh, gW_x, gW_h, gb)
-        return tuple(_cast(g, v) for g, v, need in zip(grads, (x, h0, W_x, W_h, b),
-                                                       self.needs) if need)
+        inputs = (x, h0, W_x, W_h, b)
+        return tuple(as_dtype(g, v.dtype) for g, v, need in zip(grads, inputs, self.needs)
+                     if need)
 
     def composed(self, x, h0, W_x, W_h, b, gy, gh_n):
         T = x.shape[0]

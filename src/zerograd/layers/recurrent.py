@@ -67,6 +67,15 @@ class _Recurrent(Layer):
         self.h = None
 
     def forward(self, x):
+        """One step ``(N, in_size) -> (N, H)``, or a sequence ``(T, N, in_size) ->
+        (T, N, H)`` (``(N, T, in_size) -> (N, T, H)`` with ``batch_first=True``),
+        continuing from the carried state.
+
+        Raises:
+            ValueError: for an input that is neither one step nor a sequence of at least
+                one step, has another number of features than ``in_size``, or another
+                batch size than the carried state (call :meth:`reset_state` first).
+        """
         x = as_variable(x)
         if x.ndim == 2:
             self._check_input(x, x.shape[0])
@@ -137,7 +146,7 @@ class RNN(_Recurrent):
     ``x2h.b = bias_ih_l0 + bias_hh_l0`` reproduce ``torch.nn.RNN`` (tanh). ``h2h`` is
     sized by the hidden state (DeZero sized it by the input).
 
-    The hidden state is kept between calls until :meth:`reset_state`; for truncated
+    The state ``h`` is kept between calls until :meth:`reset_state`; for truncated
     backpropagation through time call ``loss.unchain_backward()`` after each update.
 
     Args:
@@ -146,9 +155,8 @@ class RNN(_Recurrent):
         batch_first: a sequence comes as ``(N, T, in_size)`` and returns ``(N, T, H)``.
 
     Raises:
-        ValueError: for sizes that are not positive integers; at a call, for an input
-            that is neither one step nor a sequence, has the wrong number of features,
-            or another batch size than the carried state.
+        ValueError: for sizes that are not positive integers (a call's errors: see
+            :meth:`forward`).
 
     Shape:
         ``(N, in_size) -> (N, H)`` (one step); ``(T, N, in_size) -> (T, N, H)`` (a
@@ -215,7 +223,6 @@ class LSTM(_Recurrent):
 
     The state ``(h, c)`` is kept between calls until :meth:`reset_state`; for truncated
     backpropagation through time call ``loss.unchain_backward()`` after each update.
-
     In book mode (``zerograd.random.book_mode()``) the weights are drawn as the
     original's eight Linear layers drew theirs, in their order, so that
     ``np.random.seed(0)`` gives the book's numbers.
@@ -226,7 +233,8 @@ class LSTM(_Recurrent):
         batch_first: a sequence comes as ``(N, T, in_size)`` and returns ``(N, T, H)``.
 
     Raises:
-        ValueError: as :class:`RNN`.
+        ValueError: for sizes that are not positive integers (a call's errors: see
+            :meth:`forward`).
 
     Shape:
         ``(N, in_size) -> (N, H)`` (one step); ``(T, N, in_size) -> (T, N, H)`` (a
@@ -301,13 +309,17 @@ class GRU(_Recurrent):
     ``x2h.b = bias_ih_l0``, ``h2h.W = weight_hh_l0.T``, ``h2h.b = bias_hh_l0``
     reproduce ``torch.nn.GRU`` (and ``nn.GRUCell``).
 
+    The state ``h`` is kept between calls until :meth:`reset_state`; for truncated
+    backpropagation through time call ``loss.unchain_backward()`` after each update.
+
     Args:
         hidden_size: size of the hidden state ``H``.
         in_size: input features; None takes ``x.shape[-1]`` at the first call.
         batch_first: a sequence comes as ``(N, T, in_size)`` and returns ``(N, T, H)``.
 
     Raises:
-        ValueError: as :class:`RNN`.
+        ValueError: for sizes that are not positive integers (a call's errors: see
+            :meth:`forward`).
 
     Shape:
         ``(N, in_size) -> (N, H)`` (one step); ``(T, N, in_size) -> (T, N, H)`` (a
