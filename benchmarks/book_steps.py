@@ -77,11 +77,18 @@ _RUN_ZEROGRAD = "from zerograd.__main__ import main\nsys.exit(main(['run', {path
 _RUN_ORIGINAL = "runpy.run_path({path!r}, run_name='__main__')"
 
 
+# Compiled bytecode goes to a cache of this run's own (never into the source trees,
+# the book's checkout may be read-only), so that, as for a user whose install wrote its
+# .pyc files, no run pays for compiling either framework's modules.
+PYCACHE = Path(tempfile.gettempdir()) / "zerograd-book-steps-pycache"
+
+
 def step_command(framework: str, number: int, seed, book: Path | None) -> tuple[list, dict]:
     """The command and environment that run one step under one framework."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(MPLBACKEND="Agg", ZEROGRAD_CPU_ONLY="1", PYTHONDONTWRITEBYTECODE="1",
-               PYTHONWARNINGS="ignore")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
+    env.update(MPLBACKEND="Agg", ZEROGRAD_CPU_ONLY="1", PYTHONWARNINGS="ignore",
+               PYTHONPYCACHEPREFIX=str(PYCACHE))
     if framework == "zerograd":
         path = str(BOOK_TESTS / f"step{number:02d}.py")
         env["PYTHONPATH"] = str(REPO / "src")
@@ -94,9 +101,17 @@ def step_command(framework: str, number: int, seed, book: Path | None) -> tuple[
     return [sys.executable, "-c", code], env
 
 
-def time_step(framework: str, number: int, seed, book: Path | None, timeout: float) -> dict:
-    """Run one step to its end in a fresh process: wall and CPU seconds, exit status."""
+def time_step(framework: str, number: int, seed, book: Path | None, timeout: float,
+              warm_up: bool = False) -> dict:
+    """Run one step to its end in a fresh process: wall and CPU seconds, exit status.
+    ``warm_up`` only imports the framework and matplotlib (compiling them), untimed."""
     command, env = step_command(framework, number, seed, book)
+    if warm_up:
+        imports = "import zerograd" if framework == "zerograd" else "import dezero"
+        imports += "\ntry:\n    import matplotlib.pyplot\nexcept ImportError:\n    pass"
+        subprocess.run([sys.executable, "-c", imports], env=env, capture_output=True,
+                       timeout=timeout)
+        return None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory(prefix=f"book-step{number:02d}-") as folder:
         t0 = time.perf_counter()
@@ -116,6 +131,8 @@ def measure(numbers, steps, frameworks, rounds: int, loads, load_kind: str,
             book: Path | None, timeout: float, log) -> dict:
     """{(number, framework, load): [result per round]}, frameworks taking turns."""
     results: dict = {}
+    for framework in frameworks:  # fill the bytecode cache: imports compile once, untimed
+        time_step(framework, numbers[0], None, book, timeout, warm_up=True)
     for r in range(rounds):
         for number in numbers:
             step = steps[number]
