@@ -105,14 +105,16 @@ def steps_table(payload: dict) -> str:
     head = ["step"]
     for load in loads:
         tag = "idle" if load == 0 else f"{load} busy"
-        head += [f"zerograd s ({tag})", f"original s ({tag})", f"zg/original ({tag})"]
+        head += [f"zerograd s ({tag})", f"original s ({tag})", f"zg/original ({tag})",
+                 "CPU time ratio"]
     lines = []
     for step, per_load in sorted(by_step.items()):
         line = [step]
         for load in loads:
             r = per_load.get(load, {})
             zg, orig = r.get("zerograd") or {}, r.get("original") or {}
-            line += [_num(zg.get("wall")), _num(orig.get("wall")), _ratio(r.get("ratio"))]
+            line += [_num(zg.get("wall")), _num(orig.get("wall")), _ratio(r.get("ratio")),
+                     _ratio(r.get("cpu ratio"))]
         lines.append(line)
     return markdown(head, lines)
 

@@ -166,14 +166,21 @@ def _conv_columns(x, kh, kw, sh, sw, ph, pw, oh, ow, ones: bool = False):
         if not ones:
             return view.reshape(p, k), True
         col = xp.empty((p, k + 1), dtype=x.dtype)
-        col[:, :k].reshape(n, oh, ow, kh, kw, c)[...] = view
+        e = col.itemsize
+        # The first k columns of each row, seen with the window's shape (an explicit
+        # view: a reshape could copy, and the copy would be written instead).
+        rows_of = xp.lib.stride_tricks.as_strided(
+            col, shape=view.shape,
+            strides=(oh * ow * (k + 1) * e, ow * (k + 1) * e, (k + 1) * e, kw * c * e, c * e, e),
+        )
+        rows_of[...] = view
         col[:, k] = 1
         return col, True
     view = _windows(x, kh, kw, sh, sw, ph, pw)[..., :oh, :ow].transpose(1, 2, 3, 0, 4, 5)
     if not ones:
         return view.reshape(k, p), False
     col = xp.empty((k + 1, p), dtype=x.dtype)
-    col[:k].reshape(c, kh, kw, n, oh, ow)[...] = view
+    col[:k].reshape(view.shape)[...] = view  # a contiguous block: the reshape is a view
     col[k] = 1
     return col, False
 
