@@ -290,3 +290,37 @@ def test_book_steps_smoke(tmp_path):
     # step 9 ends with the book's TypeError (exit status 1): that is its expected end
     assert all(r["zerograd"]["ok"] and r["zerograd"]["wall"] > 0 for r in rows)
     assert "zerograd s (idle)" in proc.stdout
+
+
+def test_report_renders_the_tables(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_report", HERE / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+
+    def row(workload, case, zg, torch_, load=0):
+        return {"workload": workload, "case": case, "metric": "m", "unit": "ms",
+                "malloc": "default", "load": load,
+                "median": {"zerograd": zg, "torch": torch_, "numpy": None},
+                "zerograd/torch": zg / torch_, "numpy/torch": None}
+
+    rows = [row("cnn", "batch 32", 8.0, 4.0), row("cnn", "batch 32", 12.0, 8.0, load=2),
+            row("elementwise", "tanh 1e6", 3.0, 2.0), row("elementwise", "tanh 1e7", 1.0, 1.0)]
+    run_json = tmp_path / "run.json"
+    run_json.write_text(json.dumps({
+        "header": {"zerograd_revision": "abc", "rounds": 5}, "rows": rows,
+        "under_load": [{"workload": "cnn", "case": "batch 32", "metric": "m",
+                        "malloc": "default", "load": 2, "idle zg/torch": 2.0,
+                        "loaded zg/torch": 1.5, "worse by": 0.75, "zerograd slowdown": 1.5,
+                        "torch slowdown": 2.0, "numpy slowdown": None}],
+    }))
+    steps_json = tmp_path / "steps.json"
+    steps_json.write_text(json.dumps({"rows": [{
+        "step": 60, "load": 0, "ratio": 0.5, "cpu ratio": 0.6,
+        "zerograd": {"wall": 2.0}, "original": {"wall": 4.0}}]}))
+    assert report.main([str(run_json), "--steps", str(steps_json)]) == 0
+    out = capsys.readouterr().out
+    assert "### CNN" in out
+    assert "| batch 32 | m | ms | default | 8.000 | 4.000 | – | 2.00× |" in out
+    assert "| tanh | 1.50× | 1.00× |" in out  # functions down, sizes across
+    assert "| cnn | batch 32 | m | default | 2 | 2.00× | 1.50× | 0.75× |" in out
+    assert "| 60 | 2.000 | 4.000 | 0.50× | 0.60× |" in out
