@@ -263,8 +263,11 @@ def main(argv=None) -> int:
               f"expected {expected_status(steps[number])}")
     print(f"({time.perf_counter() - t0:.0f} s)")
     if args.json:
+        revision = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                                  capture_output=True, text=True).stdout.strip()
         Path(args.json).write_text(json.dumps({
             "python": sys.version, "book": str(book) if book else None,
+            "zerograd_revision": revision or "unknown",
             "rounds": args.rounds, "load": args.load, "load_kind": args.load_kind,
             "load_average_start": load_start, "load_average_end": os.getloadavg(),
             "rows": rows,
