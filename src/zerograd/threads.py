@@ -26,10 +26,11 @@ Sharing the machine. A multi-threaded matrix product returns only when its last 
 is done, and OpenBLAS's threads wait for work by spinning (for about 0.1 s after each
 product). On a machine whose cores other processes keep busy, a product's second
 thread often waits a whole scheduler time slice for a core, and its spinning steals
-the cores from everyone: measured on 2 cores with 2 busy processes beside it, a
-30x100 @ 100x400 float32 product took a median 54 us on one thread and up to 16 ms
-(a mean of 14 ms over 300 products) on two, and the book's LSTM (step 60) went from
-1.8 s to 80 s. One thread per product is immune. So, on Linux, ``import zerograd``
+the cores from everyone: measured on 2 cores with 2 busy processes and other jobs
+beside it, a 30x100 @ 100x400 float32 product took 35-44 us (median and mean alike)
+on one thread, and a mean of 14-16 ms over 300 products on two (most stay fast; some
+wait whole time slices); the book's LSTM (step 60) went from 1.8 s to 80 s. One thread
+per product is immune. So, on Linux, ``import zerograd``
 starts a watcher thread that reads the machine's CPU accounting (``/proc/stat``) every
 0.3 s, subtracts this process's own CPU time, and gives NumPy's BLAS the cores the
 other processes leave free (:func:`target_threads`), never more than it started with:
