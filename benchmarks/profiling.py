@@ -3,8 +3,9 @@
     python benchmarks/profiling.py WORKLOAD [--case CASE] [--repeat N] [--top N]
                                  [--threads N] [--sort tottime|cumtime] [--out FILE]
 
-WORKLOAD is one of ``overhead``, ``mlp``, ``cnn``, ``lstm``, ``memory`` (as in run.py);
-CASE one of its cases (default: the first). Prints:
+WORKLOAD is one of ``overhead``, ``mlp``, ``cnn``, ``lstm``, ``memory``, ``elementwise``
+(as in run.py); CASE one of its cases (default: the first; for ``elementwise`` a function
+and a size, ``"tanh 1e6"``). Prints:
 
 - the time split into NumPy (C calls and NumPy's Python wrappers), the bodies of
   zerograd's ``forward`` and optimizer-update methods (NumPy operators such as ``x @ W``
@@ -34,7 +35,9 @@ def parse_args(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__,
     )
-    parser.add_argument("workload", choices=("overhead", "mlp", "cnn", "lstm", "memory"))
+    parser.add_argument(
+        "workload", choices=("overhead", "mlp", "cnn", "lstm", "memory", "elementwise")
+    )
     parser.add_argument("--case", help="a case of the workload (default: its first)")
     parser.add_argument("--repeat", type=int, default=10, help="profiled units of work")
     parser.add_argument("--top", type=int, default=25, help="rows per listing")

@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "workloads"))
 
 import cnn  # noqa: E402
+import elementwise  # noqa: E402
 import lstm  # noqa: E402
 import mlp  # noqa: E402
 import overhead  # noqa: E402
@@ -181,6 +182,39 @@ def test_overhead_floor_gradient():
     _close(forward_backward(), x.grad.numpy(), "chain gradient")
 
 
+# The floor's hand-written derivative of every elementwise function and reduction that
+# NumPy can compute (it has no erf: no erf, no exact GELU), against PyTorch's autograd.
+@pytest.mark.parametrize("op", [op for op in elementwise.OPS if op not in ("erf", "gelu")])
+def test_elementwise_floor_gradients(op):
+    rng = np.random.default_rng(6)
+    shape = (4, 5)
+    positive = op in elementwise.POSITIVE
+    x = rng.uniform(0.5, 2.0, shape) if positive else rng.standard_normal(shape)
+    x = x.astype(np.float32)
+    gy = rng.standard_normal(shape if op not in ("sum", "mean", "max", "min") else ())
+    gy = np.asarray(gy, dtype=np.float32)
+    _, torch_f = elementwise._torch_op(op)
+    tx = _t(x)
+    if op in elementwise.BINARY:
+        b = rng.uniform(0.5, 2.0, shape).astype(np.float32)
+        fwd, bwd = elementwise._np_binary(op)
+        y, saved = fwd(x, b)
+        gx, gb = bwd(gy, saved)
+        tb = _t(b)
+        ty = torch_f(tx, tb)
+        ty.backward(torch.from_numpy(gy).double())
+        _close(gb, tb.grad.numpy(), f"{op} second operand")
+    else:
+        fwd, bwd = (elementwise._np_reduction(op) if op in elementwise.REDUCTIONS
+                    else elementwise._np_unary(op))
+        y, saved = fwd(x)
+        gx = bwd(gy, saved)
+        ty = torch_f(tx)
+        ty.backward(torch.from_numpy(gy).double())
+    _close(y, ty.detach().numpy(), f"{op} forward")
+    _close(gx, tx.grad.numpy(), f"{op} gradient")
+
+
 def test_runner_smoke(tmp_path):
     out = tmp_path / "out.json"
     cmd = [
@@ -210,3 +244,83 @@ def test_profile_report_categories():
     parts = bench_profile.split_time(stats)
     assert parts and all(t >= 0 for t in parts.values())
     assert "top 5 functions" in bench_profile.report(stats, 5, "tottime", stats.total_tt)
+
+
+def _load_run_module():
+    spec = importlib.util.spec_from_file_location("bench_run", HERE / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_load_processes_run_and_stop():
+    run = _load_run_module()
+    with run.Load(2) as load:
+        procs = list(load.procs)
+        assert len(procs) == 2 and all(p.poll() is None for p in procs)
+    assert all(p.poll() is not None for p in procs)
+
+
+def test_under_load_pairs_each_loaded_row_with_its_idle_twin():
+    run = _load_run_module()
+
+    def row(load, zg, torch_, np_):
+        return {"workload": "cnn", "case": "batch 32", "metric": "step", "malloc": "tuned",
+                "load": load, "median": {"zerograd": zg, "torch": torch_, "numpy": np_},
+                "zerograd/torch": zg / torch_, "numpy/torch": np_ / torch_}
+
+    pairs = run.under_load([row(0, 8.0, 4.0, 9.0), row(2, 12.0, 8.0, 27.0)])
+    assert len(pairs) == 1
+    p = pairs[0]
+    assert p["idle zg/torch"] == 2.0 and p["loaded zg/torch"] == 1.5
+    assert p["worse by"] == 0.75
+    assert (p["zerograd slowdown"], p["torch slowdown"], p["numpy slowdown"]) == (1.5, 2.0, 3.0)
+    assert "0.75x" in run.format_under_load(pairs)
+
+
+def test_book_steps_smoke(tmp_path):
+    out = tmp_path / "steps.json"
+    cmd = [sys.executable, str(HERE / "book_steps.py"), "--steps", "1,9", "--book", "",
+           "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ZEROGRAD_BOOK_REPO": ""})
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["step"] for r in rows] == [1, 9]
+    # step 9 ends with the book's TypeError (exit status 1): that is its expected end
+    assert all(r["zerograd"]["ok"] and r["zerograd"]["wall"] > 0 for r in rows)
+    assert "zerograd s (idle)" in proc.stdout
+
+
+def test_report_renders_the_tables(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_report", HERE / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+
+    def row(workload, case, zg, torch_, load=0):
+        return {"workload": workload, "case": case, "metric": "m", "unit": "ms",
+                "malloc": "default", "load": load,
+                "median": {"zerograd": zg, "torch": torch_, "numpy": None},
+                "zerograd/torch": zg / torch_, "numpy/torch": None}
+
+    rows = [row("cnn", "batch 32", 8.0, 4.0), row("cnn", "batch 32", 12.0, 8.0, load=2),
+            row("elementwise", "tanh 1e6", 3.0, 2.0), row("elementwise", "tanh 1e7", 1.0, 1.0)]
+    run_json = tmp_path / "run.json"
+    run_json.write_text(json.dumps({
+        "header": {"zerograd_revision": "abc", "rounds": 5}, "rows": rows,
+        "under_load": [{"workload": "cnn", "case": "batch 32", "metric": "m",
+                        "malloc": "default", "load": 2, "idle zg/torch": 2.0,
+                        "loaded zg/torch": 1.5, "worse by": 0.75, "zerograd slowdown": 1.5,
+                        "torch slowdown": 2.0, "numpy slowdown": None}],
+    }))
+    steps_json = tmp_path / "steps.json"
+    steps_json.write_text(json.dumps({"rows": [{
+        "step": 60, "load": 0, "ratio": 0.5, "cpu ratio": 0.6,
+        "zerograd": {"wall": 2.0}, "original": {"wall": 4.0}}]}))
+    assert report.main([str(run_json), "--steps", str(steps_json)]) == 0
+    out = capsys.readouterr().out
+    assert "### CNN" in out
+    assert "| batch 32 | m | ms | default | 8.000 | 4.000 | – | 2.00× |" in out
+    assert "| tanh | 1.50× | 1.00× |" in out  # functions down, sizes across
+    assert "| cnn | batch 32 | m | default | 2 | 2.00× | 1.50× | 0.75× |" in out
+    assert "| 60 | 2.000 | 4.000 | 0.50× | 0.60× |" in out

@@ -168,3 +168,152 @@ def test_nothing_is_loaded_twice():
     before = set(threads._loaded_paths())
     threads.libraries()
     assert set(threads._loaded_paths()) - before == set()
+
+
+# =========================================================================================
+# The load watcher
+# =========================================================================================
+@pytest.mark.parametrize("cores, others, ceiling, expected", [
+    (2, 0.0, 2, 2),
+    (2, 0.2, 2, 2),    # a core others take under a quarter of the time still counts
+    (2, 0.3, 2, 1),
+    (2, 1.0, 2, 1),
+    (2, 2.0, 2, 1),    # never fewer than one
+    (2, 7.5, 2, 1),
+    (16, 3.2, 16, 13),  # 12.8 cores free: the 13th is 80% free
+    (16, 0.0, 4, 4),   # never more than the ceiling
+    (4, -0.1, 4, 4),   # a negative estimate (rounding) counts as none
+])
+def test_target_threads(cores, others, ceiling, expected):
+    assert threads.target_threads(cores, others, ceiling) == expected
+
+
+STAT = """cpu  900 0 300 5000 20 0 10 5 0 0
+cpu0 400 0 100 2500 10 0 5 5 0 0
+cpu1 500 0 200 2500 10 0 5 0 7 0
+intr 12345 0 0
+ctxt 999
+"""
+
+
+def test_busy_seconds_reads_the_cores_asked_for():
+    hz = os.sysconf("SC_CLK_TCK")
+    # busy = user + nice + system + irq + softirq + steal (guest is inside user)
+    assert threads._busy_seconds(STAT, {0}) == ((400 + 100 + 5 + 5) / hz, 1)
+    assert threads._busy_seconds(STAT, {0, 1}) == ((510 + 705) / hz, 2)
+    assert threads._busy_seconds(STAT, {5}) is None
+
+
+class FakeLibrary:
+    def __init__(self):
+        self.counts = []
+
+    def set_num_threads(self, n):
+        self.counts.append(n)
+
+
+def fake_watch(busy_per_look, own_per_look, ceiling=2):
+    """A watcher on 2 cores whose /proc/stat shows ``busy_per_look`` more busy seconds
+    (over both cores) and whose process ``own_per_look`` more CPU seconds at each look,
+    one second apart."""
+    hz = os.sysconf("SC_CLK_TCK")
+    state = {"t": 0.0, "busy": 0.0, "own": 0.0}
+
+    def read_stat():
+        ticks = int(round(state["busy"] * hz / 2))
+        return f"cpu0 {ticks} 0 0 100 0 0 0 0\ncpu1 {ticks} 0 0 100 0 0 0 0\n"
+
+    lib = FakeLibrary()
+    watch = threads._LoadWatch([lib], ceiling, {0, 1}, read_stat=read_stat,
+                               own_cpu=lambda: state["own"], clock=lambda: state["t"])
+
+    def look():
+        state["t"] += 1.0
+        state["busy"] += busy_per_look
+        state["own"] += own_per_look
+        return watch.step()
+
+    return watch, lib, look
+
+
+def test_the_watcher_leaves_the_cores_others_use():
+    watch, lib, look = fake_watch(busy_per_look=2.0, own_per_look=1.0)
+    assert look() == 1  # the cores were busy 2 s in 1 s, 1 s of it this process's own
+    assert watch.others == pytest.approx(1.0, abs=0.02)
+    assert lib.counts == [1]
+    assert look() == 1 and lib.counts == [1]  # set once, not at every look
+
+
+def test_the_watcher_takes_the_cores_back_when_others_stop():
+    watch, lib, look = fake_watch(busy_per_look=1.9, own_per_look=1.9)
+    watch.threads = 1
+    assert look() == 2  # all the busy time was this process's own (spinning included)
+    assert watch.others == pytest.approx(0.0, abs=0.02)
+    assert lib.counts == [2]
+
+
+def test_the_watcher_leaves_blas_threads_blocks_alone(restore_threads):
+    watch, lib, look = fake_watch(busy_per_look=2.0, own_per_look=0.0)
+    with threads.blas_threads(1):
+        look()
+        assert lib.counts == []
+    look()
+    assert lib.counts == [1]
+
+
+def _watcher_state(code: str = "", **env) -> dict:
+    env.setdefault("ZEROGRAD_ADAPT_THREADS", None)
+    script = ("import json, zerograd; from zerograd import threads; " + code +
+              "print(json.dumps(threads.load_status()))")
+    return json.loads(run_python(script, **env).stdout.splitlines()[-1])
+
+
+can_adapt = pytest.mark.skipif(
+    not CONTROLLABLE or not os.path.exists("/proc/stat") or threads.available_cores() < 2,
+    reason="needs Linux, a controllable BLAS and at least 2 cores",
+)
+
+
+@needs_blas
+@can_adapt
+def test_import_starts_the_watcher_unless_told_otherwise():
+    state = _watcher_state()
+    assert state["active"] and state["ceiling"] == threads.available_cores()
+    assert 1 <= state["threads"] <= state["ceiling"]
+    assert not _watcher_state(ZEROGRAD_ADAPT_THREADS="0")["active"]
+    # A count fixed in the environment is respected, unless the switch says to adapt
+    # below it.
+    assert not _watcher_state(OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2")["active"]
+    forced = _watcher_state(OPENBLAS_NUM_THREADS="2", OMP_NUM_THREADS="2",
+                            ZEROGRAD_ADAPT_THREADS="1")
+    assert forced["active"] and forced["ceiling"] == 2
+
+
+@needs_blas
+@can_adapt
+def test_an_explicit_count_stops_the_watcher():
+    state = _watcher_state("threads.set_num_threads(1); ")
+    assert not state["active"] and state["threads"] == 1
+
+
+@needs_blas
+@can_adapt
+def test_stopping_gives_back_the_count_it_started_with():
+    state = _watcher_state(
+        "threads._watch.apply(1); threads.adapt_to_load(False); "
+    )
+    assert not state["active"] and state["threads"] == threads.available_cores()
+
+
+@needs_blas
+@can_adapt
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_forked_child_watches_for_itself():
+    code = (
+        "import os; r, w = os.pipe(); pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os.write(w, b'1' if threads.load_status()['active'] else b'0'); os._exit(0)\n"
+        "os.waitpid(pid, 0); print(os.read(r, 1).decode())\n"
+    )
+    script = "import zerograd; from zerograd import threads\n" + code
+    assert run_python(script, ZEROGRAD_ADAPT_THREADS=None).stdout.strip() == "1"

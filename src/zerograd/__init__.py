@@ -22,6 +22,10 @@ from zerograd.allocator import tune_malloc as _tune_malloc  # noqa: E402
 
 _tune_malloc()  # keep large freed blocks for the next step (see zerograd.allocator)
 
+from zerograd.threads import _start_at_import as _adapt_threads  # noqa: E402
+
+_adapt_threads()  # fewer BLAS threads while other processes keep the cores busy
+
 from zerograd import (  # noqa: E402, F401
     amp,
     checkpoint,

@@ -19,6 +19,27 @@ time: no dependency, and no need to set ``OPENBLAS_NUM_THREADS`` before Python s
 - :func:`libraries` / :func:`info`: what was found (API, path, version, threads).
 - :func:`env_threads`: the count the user asked for through the environment
   (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ...), if any.
+- :func:`adapt_to_load`: follow the machine's load, using fewer BLAS threads while other
+  processes keep the cores busy (``import zerograd`` starts it; see below).
+
+Sharing the machine. A multi-threaded matrix product returns only when its last thread
+is done, and OpenBLAS's threads wait for work by spinning (for about 0.1 s after each
+product). On a machine whose cores other processes keep busy, a product's second
+thread often waits a whole scheduler time slice for a core, and its spinning steals
+the cores from everyone: measured on 2 cores with 2 busy processes and other jobs
+beside it, a 30x100 @ 100x400 float32 product took 35-44 us (median and mean alike)
+on one thread, and a mean of 14-16 ms over 300 products on two (most stay fast; some
+wait whole time slices); the book's LSTM (step 60) went from 1.8 s to 80 s. One thread
+per product is immune. So, on Linux, ``import zerograd``
+starts a watcher thread that reads the machine's CPU accounting (``/proc/stat``) every
+0.3 s, subtracts this process's own CPU time, and gives NumPy's BLAS the cores the
+other processes leave free (:func:`target_threads`), never more than it started with:
+all of them on an idle machine, one while the machine is busy. It costs a file read
+every 0.3 s. It stays off when a thread count was fixed in the environment
+(``OMP_NUM_THREADS``, ...), when ``ZEROGRAD_ADAPT_THREADS=0``, and from the first call
+to :func:`set_num_threads` on (an explicit count wins); :func:`blas_threads` pauses it
+for its block. ``ZEROGRAD_ADAPT_THREADS=1`` turns it on even with a count fixed in the
+environment (the count is then the most it uses).
 
 The counts are per process, not per thread: change them from the main thread, not
 while another thread is in the middle of a product. On a platform where no library is
@@ -36,10 +57,14 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import ctypes
+import math
 import os
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -52,7 +77,11 @@ __all__ = [
     "blas_threads",
     "env_threads",
     "available_cores",
+    "adapt_to_load",
+    "load_status",
+    "target_threads",
     "THREAD_ENV_VARS",
+    "ADAPT_ENV",
 ]
 
 # Environment variables through which a user fixes thread counts before start-up, in
@@ -103,6 +132,10 @@ _APIS = (
 )
 
 _OPENBLAS_PARALLEL = {0: "sequential", 1: "pthreads", 2: "openmp"}
+
+# The switch for the load watcher: "0" never, "1" always, unset: unless a thread count
+# was fixed through THREAD_ENV_VARS.
+ADAPT_ENV = "ZEROGRAD_ADAPT_THREADS"
 
 
 @dataclass
@@ -337,6 +370,7 @@ def set_num_threads(n: int, *, openmp: bool = True) -> None:
         ...     set_num_threads(before)
     """
     n = _check_count(n, "set_num_threads")
+    adapt_to_load(False)  # an explicit count wins over the load watcher
     for lib in libraries():
         if lib.kind == "blas" or openmp:
             lib.set_num_threads(n)
@@ -362,16 +396,21 @@ def blas_threads(n: int, *, openmp: bool = True) -> Iterator[None]:
         >>> get_num_threads() == before
         True
     """
+    global _paused
     n = _check_count(n, "blas_threads")
-    saved = [(lib, lib.num_threads) for lib in libraries()
-             if lib.kind == "blas" or openmp]
-    for lib, _ in saved:
-        lib.set_num_threads(n)
+    with _watch_lock:
+        _paused += 1  # the load watcher leaves the counts alone until the block ends
+        saved = [(lib, lib.num_threads) for lib in libraries()
+                 if lib.kind == "blas" or openmp]
+        for lib, _ in saved:
+            lib.set_num_threads(n)
     try:
         yield
     finally:
-        for lib, count in saved:
-            lib.set_num_threads(count)
+        with _watch_lock:
+            for lib, count in saved:
+                lib.set_num_threads(count)
+            _paused -= 1
 
 
 def env_threads(environ=None) -> tuple[str, int] | None:
@@ -409,3 +448,218 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # macOS and Windows have no affinity call
         return max(1, os.cpu_count() or 1)
+
+
+# =========================================================================================
+# Sharing the machine: fewer BLAS threads while other processes keep the cores busy
+# =========================================================================================
+# A thread is worth starting on a core only if others leave at least this much of it.
+CORE_FREE = 0.75
+WATCH_INTERVAL = 0.3  # seconds between two looks at the machine's CPU accounting
+
+
+def target_threads(cores: float, others: float, ceiling: int) -> int:
+    """How many threads a product should use when other processes keep ``others`` of
+    the ``cores`` busy: one per core that they leave at least 3/4 free, at least 1 and
+    at most ``ceiling``.
+
+    Each thread of a product has to finish before the product returns, so a thread that
+    waits for its core holds up all the others: a core others take a quarter of the
+    time is not worth a thread.
+
+    Example:
+        >>> target_threads(2, 0.1, 2), target_threads(2, 0.5, 2), target_threads(2, 2.0, 2)
+        (2, 1, 1)
+        >>> target_threads(16, 3.2, 8)
+        8
+    """
+    free = cores - max(0.0, others)
+    return max(1, min(int(ceiling), math.floor(free + 1 - CORE_FREE)))
+
+
+def _busy_seconds(stat: str, cpus) -> tuple[float, int] | None:
+    """CPU seconds spent busy (not idle nor waiting for I/O) by ``cpus`` since boot, from
+    the text of ``/proc/stat``, and how many of them it found; None if it has none."""
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    busy, found = 0, 0
+    for line in stat.splitlines():
+        if not line.startswith("cpu") or line.startswith("cpu "):
+            continue
+        name, *fields = line.split()
+        if int(name[3:]) not in cpus:
+            continue
+        ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+        ticks += [0] * (8 - len(ticks))
+        busy += sum(ticks) - ticks[3] - ticks[4]  # guest time is inside user already
+        found += 1
+    return (busy / hz, found) if found else None
+
+
+def _read_stat() -> str:
+    with open("/proc/stat") as f:
+        return f.read()
+
+
+class _LoadWatch:
+    """Samples what other processes take of this process's cores and sets the BLAS
+    thread count to match; ``step`` is one look (the thread calls it periodically)."""
+
+    def __init__(self, libs: list, ceiling: int, cpus: set,
+                 read_stat: Callable[[], str] = _read_stat,
+                 own_cpu: Callable[[], float] = time.process_time,
+                 clock: Callable[[], float] = time.monotonic):
+        self.libs, self.ceiling, self.cpus = libs, ceiling, cpus
+        self.read_stat, self.own_cpu, self.clock = read_stat, own_cpu, clock
+        self.others: float | None = None
+        self.threads = ceiling
+        self.stop = threading.Event()
+        self._last = self._now()
+
+    def _now(self):
+        busy = _busy_seconds(self.read_stat(), self.cpus)
+        return None if busy is None else (self.clock(), busy[0], self.own_cpu())
+
+    def step(self) -> int:
+        """Look at the machine again; return the thread count now in effect."""
+        now = self._now()
+        last, self._last = self._last, now
+        if now is None or last is None or now[0] <= last[0]:
+            return self.threads
+        wall = now[0] - last[0]
+        # Busy time of the cores minus this process's own CPU time (its BLAS threads
+        # spinning included) is what the others took.
+        self.others = max(0.0, (now[1] - last[1]) - (now[2] - last[2])) / wall
+        self.apply(target_threads(len(self.cpus), self.others, self.ceiling))
+        return self.threads
+
+    def apply(self, n: int) -> None:
+        with _watch_lock:
+            if _paused or n == self.threads:
+                return
+            for lib in self.libs:
+                lib.set_num_threads(n)
+            self.threads = n
+
+    def run(self) -> None:
+        while not self.stop.wait(WATCH_INTERVAL):
+            try:
+                self.step()
+            except Exception:  # a transient read error must not end the process's BLAS
+                continue
+
+
+_watch_lock = threading.RLock()
+_paused = 0  # how many blas_threads blocks are open
+_watch: _LoadWatch | None = None
+
+
+def _adaptable_libraries() -> list:
+    """The BLAS libraries whose count one thread can set for the whole process (an
+    OpenMP-threaded OpenBLAS takes each calling thread's own OpenMP count instead)."""
+    return [lib for lib in libraries() if lib.kind == "blas" and lib.threading != "openmp"]
+
+
+def adapt_to_load(enabled: bool = True) -> bool:
+    """Start (or stop) the load watcher: NumPy's BLAS gets the cores that other
+    processes leave free, re-read every 0.3 s, never more threads than it has now.
+
+    Stopping it gives the BLAS back the count it had when the watcher started. Returns
+    whether the watcher runs. It cannot run off Linux (no ``/proc/stat``), without a
+    controllable BLAS, or when that BLAS has a single thread to begin with.
+
+    Example:
+        >>> was = load_status()["active"]
+        >>> adapt_to_load(False)
+        False
+        >>> _ = adapt_to_load(was)
+    """
+    global _watch
+    with _watch_lock:
+        if not enabled:
+            if _watch is not None:
+                _watch.stop.set()
+                _watch.apply(_watch.ceiling)
+                _watch = None
+            return False
+        if _watch is not None:
+            return True
+        return _start_watch()
+
+
+def _start_watch(ceiling: int | None = None) -> bool:
+    """Start the watcher thread (the lock held); ``ceiling`` defaults to the count that
+    NumPy's BLAS has now."""
+    global _watch
+    if not os.path.exists("/proc/stat"):
+        return False
+    libs = _adaptable_libraries()
+    numpy_libs = [lib for lib in libs if lib.numpy]
+    if not numpy_libs:
+        return False
+    threads_now = numpy_libs[0].num_threads
+    ceiling = threads_now if ceiling is None else ceiling
+    if ceiling <= 1:
+        return False
+    try:
+        cpus = set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = set(range(os.cpu_count() or 1))
+    watch = _LoadWatch(libs, ceiling, cpus)
+    if watch._last is None:
+        return False
+    watch.threads = threads_now
+    # Until the first look, go by the load average (which other processes make: this
+    # one has hardly run yet).
+    watch.apply(target_threads(len(cpus), os.getloadavg()[0], ceiling))
+    threading.Thread(target=watch.run, name="zerograd-load-watch", daemon=True).start()
+    _watch = watch
+    return True
+
+
+def load_status() -> dict:
+    """What the load watcher sees and does: ``active``, the BLAS ``threads`` it set, the
+    ``ceiling`` it never exceeds, and the cores ``others`` kept busy at its last look.
+
+    Example:
+        >>> sorted(load_status())
+        ['active', 'ceiling', 'others', 'threads']
+    """
+    watch = _watch
+    if watch is None:
+        return {"active": False, "threads": get_num_threads(), "ceiling": None,
+                "others": None}
+    return {"active": True, "threads": watch.threads, "ceiling": watch.ceiling,
+            "others": watch.others}
+
+
+def _start_at_import() -> bool:
+    """What ``import zerograd`` calls: start the watcher unless the user said not to."""
+    switch = os.environ.get(ADAPT_ENV, "").strip()
+    if switch == "0" or (switch != "1" and env_threads() is not None):
+        return False
+    try:
+        return adapt_to_load(True)
+    except Exception:  # never let an optimisation stop the import
+        return False
+
+
+def _restart_after_fork() -> None:
+    # A forked child has no watcher thread (and a lock the parent's thread may have
+    # held): start afresh, with a watcher of its own if the parent had one.
+    global _watch, _watch_lock, _paused
+    parent = _watch
+    _watch, _watch_lock, _paused = None, threading.RLock(), 0
+    if parent is not None:
+        with _watch_lock:
+            _start_watch(parent.ceiling)
+
+
+def _stop_at_exit() -> None:
+    watch = _watch
+    if watch is not None:
+        watch.stop.set()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restart_after_fork)
+atexit.register(_stop_at_exit)

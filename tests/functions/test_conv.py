@@ -11,6 +11,7 @@ import pytest
 import zerograd.functions as F
 from zerograd import Variable
 from zerograd.cuda import as_numpy
+from zerograd.testing import check_function
 from zerograd.utils.shape import pair
 
 
@@ -21,6 +22,23 @@ def _named(f, name):
 
 def _arr(xp, rng, shape, dtype=np.float64):
     return xp.asarray(rng.standard_normal(shape).astype(dtype))
+
+
+def _channels_last(xp, a):
+    """The same (N, C, H, W) values with channels-last memory, as conv2d returns them."""
+    return xp.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def _is_channels_last(a):
+    return a.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def _values_and_grads(f, *arrays):
+    """f's output and the gradients of <f, f> for every input, as NumPy arrays."""
+    vs = [Variable(a) for a in arrays]
+    y = f(*vs)
+    (y * y).sum().backward()
+    return [as_numpy(y.data)] + [as_numpy(v.grad.data) for v in vs]
 
 
 # (x shape, W shape (OC, C, KH, KW), stride, pad): strides 1, 2, tuples; pads 0, 1,
@@ -100,6 +118,62 @@ def test_conv2d_simple_agrees(xp, rng, x_shape, W_shape, stride, pad):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
 
 
+def test_conv2d_returns_channels_last_memory(xp, rng):
+    # The matrix product writes (N*H*W, OC); conv2d returns it as an NCHW view.
+    x, W = _arr(xp, rng, (2, 3, 5, 4)), _arr(xp, rng, (4, 3, 3, 3))
+    y = F.conv2d(x, W, pad=1)
+    assert y.shape == (2, 4, 5, 4)
+    assert _is_channels_last(y.data)
+    expected = F.conv2d(x, W, pad=1).data
+    np.testing.assert_array_equal(as_numpy(xp.ascontiguousarray(y.data)), as_numpy(expected))
+
+
+@pytest.mark.parametrize("x_shape, W_shape, stride, pad", CONV_CASES, ids=CONV_IDS)
+def test_conv2d_any_input_layout(xp, rng, x_shape, W_shape, stride, pad):
+    # Channels-last input (what one conv2d hands the next) takes the other im2col path.
+    x, W, b = _arr(xp, rng, x_shape), _arr(xp, rng, W_shape), _arr(xp, rng, W_shape[:1])
+
+    def conv(x, W, b):
+        return F.conv2d(x, W, b, stride, pad)
+
+    expected = _values_and_grads(conv, x, W, b)
+    for got, want in zip(_values_and_grads(conv, _channels_last(xp, x), W, b), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride, pad", [(1, 0), (1, 1), (1, 2), (2, 1)])
+def test_deconv2d_any_input_layout(xp, rng, stride, pad):
+    # Stride 1 (pad < kernel) is a convolution with the flipped kernel; the rest scatter.
+    x, W, b = _arr(xp, rng, (2, 3, 4, 5)), _arr(xp, rng, (3, 2, 3, 3)), _arr(xp, rng, (2,))
+
+    def deconv(x, W, b):
+        return F.deconv2d(x, W, b, stride, pad)
+
+    expected = _values_and_grads(deconv, x, W, b)
+    for got, want in zip(_values_and_grads(deconv, _channels_last(xp, x), W, b), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_small_cnn_against_torch_to_second_order(xp, rng):
+    # The benchmark's network in miniature: every intermediate is channels-last, so the
+    # layout-dependent paths of conv2d, its gradients and pooling all run, to second order.
+    torch = pytest.importorskip("torch")
+    TF = torch.nn.functional
+    x = _arr(xp, rng, (2, 1, 8, 6))
+    W1, b1 = _arr(xp, rng, (3, 1, 3, 3)), _arr(xp, rng, (3,))
+    W2, b2 = _arr(xp, rng, (4, 3, 3, 3)), _arr(xp, rng, (4,))
+
+    def net(x, W1, b1, W2, b2):
+        h = F.pooling(F.tanh(F.conv2d(x, W1, b1, pad=1)), 2, stride=2)
+        return F.pooling(F.tanh(F.conv2d(h, W2, b2, pad=1)), 2, stride=2)
+
+    def torch_net(x, W1, b1, W2, b2):
+        h = TF.max_pool2d(torch.tanh(TF.conv2d(x, W1, b1, padding=1)), 2)
+        return TF.max_pool2d(torch.tanh(TF.conv2d(h, W2, b2, padding=1)), 2)
+
+    check_function(net, x, W1, b1, W2, b2, torch_f=torch_net)
+
+
 def test_conv2d_skips_unneeded_input_gradient(rng):
     x = Variable(rng.standard_normal((2, 1, 4, 4)), requires_grad=False)
     W = Variable(rng.standard_normal((2, 1, 3, 3)))
@@ -165,6 +239,44 @@ def test_pooling_simple_agrees(xp, rng, x_shape, k, stride, pad):
         values.append((as_numpy(y.data), as_numpy(xv.grad.data)))
     for got, expected in zip(*values):
         np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, k, stride, pad", POOL_CASES, ids=POOL_IDS)
+@pytest.mark.parametrize("pool", [F.pooling, F.average_pooling])
+def test_pooling_any_input_layout(xp, rng, x_shape, k, stride, pad, pool):
+    x = _arr(xp, rng, x_shape)
+    x[..., 0] = x[..., 1]  # ties, routed to the first maximum in either layout
+
+    def f(x):
+        return pool(x, k, stride, pad)
+
+    expected = _values_and_grads(f, x)
+    for got, want in zip(_values_and_grads(f, _channels_last(xp, x)), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_max_pooling_gradient_with_the_other_layout(xp, rng):
+    # A channels-last pooling input receiving a C-ordered gradient (after a reshape).
+    x = Variable(_channels_last(xp, _arr(xp, rng, (2, 3, 4, 6))))
+    y = F.pooling(x, 2, stride=2)
+    gy = _arr(xp, rng, y.shape)
+    (y * gy).sum().backward()
+    x2 = Variable(xp.ascontiguousarray(x.data))
+    (F.pooling(x2, 2, stride=2) * gy).sum().backward()
+    np.testing.assert_array_equal(as_numpy(x.grad.data), as_numpy(x2.grad.data))
+
+
+def test_max_pooling_ties_go_to_the_first_maximum(xp):
+    # Each 2x2 window holds its maximum twice, in a different pair of places.
+    x = xp.asarray([[[[1.0, 1.0, 0.0, 2.0, 3.0, 0.0, 0.0, 0.0],
+                      [0.0, 0.0, 0.0, 2.0, 3.0, 0.0, 4.0, 4.0]]]])
+    for a in (x, _channels_last(xp, xp.concatenate([x, x], axis=1))[:, :1]):
+        v = Variable(a)
+        F.pooling(v, 2, stride=2).sum().backward()
+        np.testing.assert_array_equal(
+            as_numpy(v.grad.data)[0, 0],
+            [[1, 0, 0, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0, 1, 0]],
+        )
 
 
 # =========================================================================================

@@ -5,6 +5,14 @@ Images are ``(N, C, H, W)``. ``kernel_size``, ``stride`` and ``pad`` are an int 
 strided views of the (padded) image, so a convolution is one copy plus one matrix
 product, and scattering back (col2im) is one strided add per kernel offset.
 
+Memory layout. conv2d (and deconv2d with stride 1) return ``(N, C, H, W)`` arrays whose
+memory is channels-last, ``(N, H, W, C)``: a transposed view, the layout the matrix
+product writes, so that no copy is needed to put it back. Elementwise functions keep
+that layout, and the next convolution, pooling and the gradients read it with the
+channels of a pixel side by side. Shapes and values are NCHW's in every respect; only
+``strides`` (and ``flags``) show the difference. ``np.ascontiguousarray(y)`` gives a
+C-ordered copy where one is needed.
+
 Every backward is written with these same functions, so derivatives of any order work:
 conv2d's input gradient is a deconv2d and deconv2d's is a conv2d, each other's adjoint.
 
@@ -27,8 +35,8 @@ import numpy as np
 
 from zerograd.core import Function, Variable, as_variable
 from zerograd.cuda import get_array_module
+from zerograd.functions.array import broadcast_to, reshape, transpose
 from zerograd.functions.array import max as max_
-from zerograd.functions.array import reshape, sum, transpose
 from zerograd.functions.linalg import linear
 from zerograd.utils.shape import get_conv_outsize, get_deconv_outsize, pair
 
@@ -40,6 +48,7 @@ __all__ = [
     "Conv2d",
     "Deconv2d",
     "Conv2DGradW",
+    "Conv2DGradB",
     "conv2d",
     "deconv2d",
     "Pooling",
@@ -58,10 +67,19 @@ __all__ = [
 # Array helpers (no autograd): padding, windows as strided views, scatter back
 # =========================================================================================
 def _pad(x, ph, pw, value=0):
+    """x with ``ph`` rows and ``pw`` columns of ``value`` on each side, in x's layout.
+
+    (Written out rather than with ``np.pad``, whose generality costs tens of
+    microseconds a call.)
+    """
     if ph == 0 and pw == 0:
         return x
     xp = get_array_module(x)
-    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+    n, c, h, w = x.shape
+    img = _empty_images(xp, (n, c, h + 2 * ph, w + 2 * pw), x.dtype, _channels_last(x))
+    img[...] = value
+    img[:, :, ph : ph + h, pw : pw + w] = x
+    return img
 
 
 def _windows(x, kh, kw, sh, sw, ph, pw, value=0):
@@ -98,6 +116,99 @@ def _col2im_array(col, img_shape, sh, sw, ph, pw):
     if ph == 0 and pw == 0:
         return img
     return img[:, :, ph : ph + h, pw : pw + w]
+
+
+def _channels_last(x) -> bool:
+    """Whether an (N, C, H, W) array's memory is (N, H, W, C) (what conv2d returns)."""
+    return x.shape[1] > 1 and x.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def _empty_images(xp, shape, dtype, channels_last: bool):
+    """An uninitialised (N, C, H, W) array, channels-last in memory if asked."""
+    if not channels_last:
+        return xp.empty(shape, dtype=dtype)
+    n, c, h, w = shape
+    return xp.empty((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
+
+
+def _gemm(a, b):
+    """The matrix products of the convolutions (one place, for other array types)."""
+    return a @ b
+
+
+def _pixel_rows(y):
+    """(N, C, H, W) -> (N*H*W, C), a row per pixel: free for channels-last memory."""
+    n, c, h, w = y.shape
+    return y.transpose(0, 2, 3, 1).reshape(n * h * w, c)
+
+
+def _conv_columns(x, kh, kw, sh, sw, ph, pw, oh, ow, ones: bool = False):
+    """The im2col matrix of a convolution's matrix product, in the better orientation.
+
+    Returns ``(col, rows)``. For channels-last ``x`` (rows=True) ``col`` is
+    ``(N*OH*OW, KH*KW*C)``, a row per output pixel in (i, j, c) order: the copy moves a
+    window's KW pixels with all their channels as one run. Otherwise (rows=False) it is
+    ``(C*KH*KW, N*OH*OW)`` in (c, i, j) order, copied image row by image row. Either way
+    the product with the weights gives the output one row per pixel: channels-last.
+    With ``ones``, ``col`` has one more column (row) of ones, which multiplies the bias
+    inside the same product.
+    """
+    xp = get_array_module(x)
+    n, c = x.shape[:2]
+    k, p = kh * kw * c, n * oh * ow
+    rows = _channels_last(x)
+    if rows:
+        img = _pad(x, ph, pw).transpose(0, 2, 3, 1)
+        s0, s1, s2, s3 = img.strides
+        view = xp.lib.stride_tricks.as_strided(
+            img, shape=(n, oh, ow, kh, kw, c), strides=(s0, s1 * sh, s2 * sw, s1, s2, s3)
+        )
+        if not ones:
+            return view.reshape(p, k), True
+        col = xp.empty((p, k + 1), dtype=x.dtype)
+        e = col.itemsize
+        # The first k columns of each row, seen with the window's shape (an explicit
+        # view: a reshape could copy, and the copy would be written instead).
+        rows_of = xp.lib.stride_tricks.as_strided(
+            col, shape=view.shape,
+            strides=(oh * ow * (k + 1) * e, ow * (k + 1) * e, (k + 1) * e, kw * c * e, c * e, e),
+        )
+        rows_of[...] = view
+        col[:, k] = 1
+        return col, True
+    view = _windows(x, kh, kw, sh, sw, ph, pw)[..., :oh, :ow].transpose(1, 2, 3, 0, 4, 5)
+    if not ones:
+        return view.reshape(k, p), False
+    col = xp.empty((k + 1, p), dtype=x.dtype)
+    col[:k].reshape(view.shape)[...] = view  # a contiguous block: the reshape is a view
+    col[k] = 1
+    return col, False
+
+
+def _weight_matrix(W, rows: bool):
+    """W (OC, C, KH, KW) as the (OC, K) matrix that matches ``_conv_columns``'s order."""
+    oc = W.shape[0]
+    return (W.transpose(0, 2, 3, 1) if rows else W).reshape(oc, -1)
+
+
+def _conv_forward(x, W, b, stride, pad):
+    """Cross-correlation of x (N, C, H, W) with W (OC, C, KH, KW): one matrix product.
+
+    Returns ``(y, (col, rows))``: y (N, OC, OH, OW) in channels-last memory, and the
+    columns (with their orientation), which the weight gradient multiplies again. The
+    bias rides in the product as one more column of W against a column of ones.
+    """
+    (sh, sw), (ph, pw) = stride, pad
+    n, _, h, w = x.shape
+    oc, _, kh, kw = W.shape
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    col, rows = _conv_columns(x, kh, kw, sh, sw, ph, pw, oh, ow, ones=b is not None)
+    Wm = _weight_matrix(W, rows)
+    if b is not None:
+        xp = get_array_module(W)
+        Wm = xp.concatenate([Wm, b.reshape(oc, 1).astype(Wm.dtype, copy=False)], axis=1)
+    y = _gemm(col, Wm.T) if rows else _gemm(col.T, Wm.T)  # (N*OH*OW, OC)
+    return y.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2), (col, rows)
 
 
 def _geometry(op: str, kernel_size, stride, pad) -> tuple:
@@ -141,6 +252,8 @@ def _check_outsize(op: str, h: int, w: int, kh: int, kw: int, sh, sw, ph, pw) ->
 class Im2col(Function):
     """Image to columns; its adjoint (and so its gradient) is col2im."""
 
+    saves = ()  # linear: the gradient needs only x's shape
+
     def __init__(self, kernel_size, stride, pad, to_matrix):
         self.kernel_size = kernel_size
         self.stride = stride
@@ -149,6 +262,7 @@ class Im2col(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        self.input_shape = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.pad
         view = _windows(x, kh, kw, sh, sw, ph, pw)
         if self.to_matrix:
@@ -158,13 +272,16 @@ class Im2col(Function):
         return xp.ascontiguousarray(view)  # never hand out the overlapping view
 
     def backward(self, gy):
-        (x,) = self.inputs
         # d/dx: im2col is linear, its transpose scatters the columns back (col2im).
-        return col2im(gy, x.shape, self.kernel_size, self.stride, self.pad, self.to_matrix)
+        return col2im(
+            gy, self.input_shape, self.kernel_size, self.stride, self.pad, self.to_matrix
+        )
 
 
 class Col2im(Function):
     """Columns to image (overlaps add up); its adjoint (and so its gradient) is im2col."""
+
+    saves = ()  # linear: the gradient needs only the geometry
 
     def __init__(self, input_shape, kernel_size, stride, pad, to_matrix):
         self.input_shape = input_shape
@@ -257,23 +374,16 @@ def col2im(col, input_shape, kernel_size, stride=1, pad=0, to_matrix: bool = Tru
 class Conv2d(Function):
     """2-D convolution (cross-correlation); inputs ``x, W`` or ``x, W, b``."""
 
+    # backward needs x and W (for the gradients as functions of them) and the columns
+    # the forward built, which the weight gradient multiplies again
+    saves = ("inputs", "col")
+
     def __init__(self, stride, pad):
         self.stride = stride
         self.pad = pad
 
     def forward(self, x, W, b=None):
-        (sh, sw), (ph, pw) = self.stride, self.pad
-        oc, c, kh, kw = W.shape
-        view = _windows(x, kh, kw, sh, sw, ph, pw)
-        n, _, _, _, oh, ow = view.shape
-        # One matrix product for the whole batch: (OC, C*KH*KW) @ (C*KH*KW, N*OH*OW).
-        # Building the columns is the one copy; the result is an (N, OC, OH, OW) view.
-        col = view.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * oh * ow)
-        self._col = col  # the weight gradient multiplies the same columns
-        y = (W.reshape(oc, c * kh * kw) @ col).reshape(oc, n, oh, ow).transpose(1, 0, 2, 3)
-        y = get_array_module(y).ascontiguousarray(y)
-        if b is not None:
-            y += b.reshape(1, oc, 1, 1)
+        y, self.col = _conv_forward(x, W, b, self.stride, self.pad)
         return y
 
     def backward(self, gy):
@@ -285,15 +395,17 @@ class Conv2d(Function):
         # d/dW = sum over batch and pixels of gy times the input windows.
         gW = None
         if W.requires_grad:
-            gW = _conv2d_grad_w(x, gy, W.shape[2:], self.stride, self.pad, col=self._col)
+            gW = _conv2d_grad_w(x, gy, W.shape[2:], self.stride, self.pad, col=self.col)
         if len(self.inputs) == 2:
             return gx, gW
-        gb = sum(gy, axis=(0, 2, 3)) if self.inputs[2].requires_grad else None  # d/db = 1
+        gb = Conv2DGradB()(gy) if self.inputs[2].requires_grad else None  # d/db = 1
         return gx, gW, gb
 
 
 class Deconv2d(Function):
     """Transposed convolution (conv2d's adjoint in x); inputs ``x, W`` or ``x, W, b``."""
+
+    saves = ("inputs",)  # backward: conv2d(gy, W) and the weight gradient of (gy, x)
 
     def __init__(self, stride, pad, outsize):
         self.stride = stride
@@ -303,11 +415,18 @@ class Deconv2d(Function):
     def forward(self, x, W, b=None):
         (sh, sw), (ph, pw) = self.stride, self.pad
         cin, cout, kh, kw = W.shape
+        if (sh, sw) == (1, 1) and ph < kh and pw < kw:
+            # With stride 1 the transposed convolution is a convolution of x padded by
+            # K-1-pad with the kernel flipped and its channels swapped: windows gathered
+            # in one copy, no scattering back.
+            flipped = W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
+            y, _ = _conv_forward(x, flipped, b, (1, 1), (kh - 1 - ph, kw - 1 - pw))
+            return y
         n, _, h, w = x.shape
         # col[n, o, i, j, p, q] = sum_c W[c, o, i, j] x[n, c, p, q], one matrix product:
         # (OC*KH*KW, C) @ (C, N*H*W); then the windows are added back into the image.
         x2 = x.transpose(1, 0, 2, 3).reshape(cin, n * h * w)
-        col = (W.reshape(cin, cout * kh * kw).T @ x2).reshape(cout, kh, kw, n, h, w)
+        col = _gemm(W.reshape(cin, cout * kh * kw).T, x2).reshape(cout, kh, kw, n, h, w)
         col = col.transpose(3, 0, 1, 2, 4, 5)
         y = _col2im_array(col, (n, cout) + self.outsize, sh, sw, ph, pw)
         if b is not None:
@@ -322,7 +441,7 @@ class Deconv2d(Function):
         gW = _conv2d_grad_w(gy, x, W.shape[2:], self.stride, self.pad) if W.requires_grad else None
         if len(self.inputs) == 2:
             return gx, gW
-        gb = sum(gy, axis=(0, 2, 3)) if self.inputs[2].requires_grad else None  # d/db = 1
+        gb = Conv2DGradB()(gy) if self.inputs[2].requires_grad else None  # d/db = 1
         return gx, gW, gb
 
 
@@ -330,23 +449,32 @@ class Conv2DGradW(Function):
     """The weight gradient of conv2d: ``gW[o, c, i, j] = sum gy[n, o, p, q] *
     x_pad[n, c, p*sh + i, q*sw + j]``, bilinear in ``x`` and ``gy``."""
 
+    saves = ("inputs",)  # backward: deconv2d(gy, ggW) and conv2d(x, ggW)
+
     def __init__(self, kernel_size, stride, pad, col=None):
         self.kernel_size = kernel_size
         self.stride = stride
         self.pad = pad
-        self.col = col  # x's columns when the forward convolution already built them
+        self.col = col  # x's columns (and their orientation), when conv2d built them
 
     def forward(self, x, gy):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.pad
-        n, c = x.shape[:2]
+        c = x.shape[1]
         oc, oh, ow = gy.shape[1:]
-        col = self.col
-        if col is None:
-            view = _windows(x, kh, kw, sh, sw, ph, pw)[..., :oh, :ow]
-            col = view.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * oh * ow)
-        # One matrix product over (batch, pixel): (OC, N*P) @ (N*P, C*KH*KW).
-        g = gy.transpose(1, 0, 2, 3).reshape(oc, n * oh * ow)
-        return (g @ col.T).reshape(oc, c, kh, kw)
+        if self.col is None:
+            col, rows = _conv_columns(x, kh, kw, sh, sw, ph, pw, oh, ow)
+        else:
+            col, rows = self.col
+            self.col = None  # used once: the gradient's graph must not keep it alive
+        # One matrix product over (batch, pixel): (OC, N*P) @ (N*P, K); a column of
+        # ones the forward added for the bias is left out (a strided view).
+        k = kh * kw * c
+        g = _pixel_rows(gy).T
+        if rows:
+            gW = _gemm(g, col[:, :k]).reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
+        else:
+            gW = _gemm(g, col[:k].T).reshape(oc, c, kh, kw)
+        return get_array_module(gW).ascontiguousarray(gW)
 
     def backward(self, ggW):
         x, gy = self.inputs
@@ -356,6 +484,25 @@ class Conv2DGradW(Function):
             gx = deconv2d(gy, ggW, None, self.stride, self.pad, outsize=x.shape[2:])
         ggy = conv2d(x, ggW, None, self.stride, self.pad) if gy.requires_grad else None
         return gx, ggy
+
+
+class Conv2DGradB(Function):
+    """The bias gradient of conv2d and deconv2d: ``gy`` summed over batch and pixels."""
+
+    saves = ()  # backward broadcasts; it needs only the shape
+
+    def forward(self, gy):
+        self.shape = gy.shape
+        if _channels_last(gy):
+            # A matrix-vector product: summing the rows of (N*H*W, C) with a reduction
+            # would walk C values at a time.
+            ones = get_array_module(gy).ones(gy.size // gy.shape[1], dtype=gy.dtype)
+            return _gemm(ones, _pixel_rows(gy))
+        return gy.sum(axis=(0, 2, 3))
+
+    def backward(self, ggb):
+        # d/dgy: every pixel of channel o contributed once to gb[o].
+        return broadcast_to(reshape(ggb, (1, -1, 1, 1)), self.shape)
 
 
 def _conv2d_grad_w(x, gy, kernel_size, stride, pad, col=None) -> Variable:
@@ -492,11 +639,72 @@ def _lowest(dtype):
     return -np.inf if np.dtype(dtype).kind == "f" else np.iinfo(dtype).min
 
 
-# Pooling works offset by offset: KH*KW passes over output-sized strided views. On small
-# windows this beats gathering the windows into one array (a copy of KH*KW times the
-# output) and reducing over a short last axis, which NumPy does slowly.
+def _tiles(kernel_size, stride, pad) -> bool:
+    """Whether the windows tile the image: stride equal to the kernel, no padding."""
+    return tuple(stride) == tuple(kernel_size) and tuple(pad) == (0, 0)
+
+
+def _max_of(xp, views):
+    """The elementwise maximum of ``views`` as a new array (in the first one's layout)."""
+    if len(views) == 1:
+        return views[0].copy(order="K")
+    y = xp.maximum(views[0], views[1])
+    for v in views[2:]:
+        xp.maximum(y, v, out=y)
+    return y
+
+
+def _max_windows(x, kernel_size, stride, pad):
+    """Each window's maximum, ``(N, C, OH, OW)``, in x's memory layout."""
+    xp = get_array_module(x)
+    (kh, kw), (oh, ow) = kernel_size, _pooled_hw(x.shape, kernel_size, stride, pad)
+    if _tiles(kernel_size, stride, pad):
+        # The rows of each window first: x[:, :, i::KH] keeps whole image rows together
+        # (long runs in memory) and leaves 1/KH of the data for the columns, whose
+        # pixels interleave.
+        rows = [x[:, :, i : kh * oh : kh, : kw * ow] for i in range(kh)]
+        t = rows[0] if kh == 1 else _max_of(xp, rows)
+        return _max_of(xp, [t[..., j::kw] for j in range(kw)])
+    # Padding is -inf: a pad value must never win over a real (negative) pixel.
+    img = _pad(x, *pad, _lowest(x.dtype))
+    views = [_shifted(img, i, j, stride, (oh, ow)) for _, i, j in _offsets(kernel_size)]
+    return _max_of(xp, views)
+
+
+def _first_max_index(x, y, kernel_size, stride, pad):
+    """For each window, the offset ``k = i * KW + j`` of its first maximum (row-major,
+    so ties go to the first one, PyTorch's choice)."""
+    xp = get_array_module(x)
+    img = _pad(x, *pad, _lowest(x.dtype))
+    offsets = _offsets(kernel_size)
+    dtype = np.min_scalar_type(len(offsets) - 1)
+    # The index is the number of offsets before the first maximum: add 1 for every
+    # offset k such that none of 0..k holds the maximum. Boolean and integer passes over
+    # y-sized arrays cost little beside the comparisons with x (np.where with a scalar
+    # would cost four times as much).
+    idx = xp.zeros_like(y, dtype=dtype)
+    seen = None
+    for _, i, j in offsets[:-1]:
+        hit = _shifted(img, i, j, stride, y.shape[2:]) == y
+        seen = hit if seen is None else xp.logical_or(seen, hit, out=seen)
+        idx += ~seen
+    return idx
+
+
+def _same_layout(a, like):
+    """``a`` with the memory layout of ``like`` (channels-last or not), copied if needed."""
+    if a.shape[1] == 1 or _channels_last(like) == _channels_last(a):
+        return a
+    xp = get_array_module(a)
+    if _channels_last(like):
+        return xp.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    return xp.ascontiguousarray(a)
+
+
 class Pooling(Function):
     """Max pooling; the backward finds which element of each window was the maximum."""
+
+    saves = ("inputs", "outputs")  # the maxima are found again by comparing x with y
 
     def __init__(self, kernel_size, stride, pad):
         self.kernel_size = kernel_size
@@ -504,30 +712,12 @@ class Pooling(Function):
         self.pad = pad
 
     def forward(self, x):
-        xp = get_array_module(x)
-        (ph, pw) = self.pad
-        # Padding is -inf: a pad value must never win over a real (negative) pixel.
-        img = _pad(x, ph, pw, _lowest(x.dtype))
-        out_hw = _pooled_hw(x.shape, self.kernel_size, self.stride, self.pad)
-        y = _shifted(img, 0, 0, self.stride, out_hw).copy()
-        for _, i, j in _offsets(self.kernel_size)[1:]:
-            xp.maximum(y, _shifted(img, i, j, self.stride, out_hw), out=y)
-        self.y = y  # the backward compares the windows with it to find the maxima
-        return y
+        return _max_windows(x, self.kernel_size, self.stride, self.pad)
 
     def indexes(self):
         """For each window, the offset ``k = i * KW + j`` of its first maximum."""
-        x, y = self.inputs[0].data, self.y
-        xp = get_array_module(x)
-        img = _pad(x, *self.pad, _lowest(x.dtype))
-        kh, kw = self.kernel_size
-        idx = xp.zeros(y.shape, dtype=np.min_scalar_type(kh * kw - 1))
-        # Last offset first, so that the first maximum (PyTorch's choice) is kept. The
-        # update idx += hit * (k - idx) (modulo the dtype) avoids a slow masked write.
-        for k, i, j in reversed(_offsets(self.kernel_size)):
-            hit = _shifted(img, i, j, self.stride, y.shape[2:]) == y
-            idx += hit * (idx.dtype.type(k) - idx)
-        return idx
+        x, y = self.inputs[0].data, self.outputs[0]().data
+        return _first_max_index(x, y, self.kernel_size, self.stride, self.pad)
 
     def backward(self, gy):
         (x,) = self.inputs
@@ -542,22 +732,46 @@ def _pooled_hw(shape, kernel_size, stride, pad):
 
 
 class Pooling2DGrad(Function):
-    """Max pooling's backward: route each window's gradient to its maximum."""
+    """Max pooling's backward: route each window's gradient to its maximum.
 
-    def __init__(self, pool: Pooling, input_shape):
+    ``pool`` is the :class:`Pooling`, or a :class:`Pooling2DWithIndexes` whose routing
+    is reused (the backward of the backward).
+    """
+
+    saves = ("indexes",)  # the routing; the backward gathers with it
+
+    def __init__(self, pool, input_shape=None):
         self.kernel_size = pool.kernel_size
         self.stride = pool.stride
         self.pad = pool.pad
-        self.indexes = pool.indexes()
-        self.input_shape = input_shape
+        if isinstance(pool, Pooling):
+            x = pool.inputs[0]
+            self.indexes = pool.indexes()
+            self.input_shape = x.shape if input_shape is None else tuple(input_shape)
+            self.channels_last = _channels_last(x.data)
+        else:
+            self.indexes = pool.indexes
+            self.input_shape = pool.input_shape
+            self.channels_last = pool.channels_last
 
     def forward(self, gy):
         xp = get_array_module(gy)
+        idx, shape = self.indexes, self.input_shape
+        gy = _same_layout(gy, idx)
+        if _tiles(self.kernel_size, self.stride, self.pad):
+            # Every pixel is in at most one window: write each offset's share once.
+            (kh, kw), (oh, ow) = self.kernel_size, idx.shape[2:]
+            gx = _empty_images(xp, shape, gy.dtype, self.channels_last)
+            if shape[2] != kh * oh or shape[3] != kw * ow:
+                gx[...] = 0  # pixels past the last whole window get no gradient
+            for k, i, j in _offsets(self.kernel_size):
+                xp.multiply(gy, idx == k, out=_shifted(gx, i, j, self.stride, (oh, ow)))
+            return gx
         (ph, pw) = self.pad
-        n, c, h, w = self.input_shape
+        n, c, h, w = shape
         img = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
         for k, i, j in _offsets(self.kernel_size):
-            _shifted(img, i, j, self.stride, gy.shape[2:])[...] += (self.indexes == k) * gy
+            _shifted(img, i, j, self.stride, gy.shape[2:])[...] += (idx == k) * gy
         return img[:, :, ph : ph + h, pw : pw + w]
 
     def backward(self, ggx):
@@ -568,25 +782,34 @@ class Pooling2DGrad(Function):
 class Pooling2DWithIndexes(Function):
     """Pick from each window of ``x`` the element a max pooling chose (fixed indexes)."""
 
+    saves = ("indexes",)  # the routing; the backward scatters with it
+
     def __init__(self, grad: Pooling2DGrad):
-        self.grad = grad
+        self.kernel_size = grad.kernel_size
+        self.stride = grad.stride
+        self.pad = grad.pad
+        self.indexes = grad.indexes
+        self.input_shape = grad.input_shape
+        self.channels_last = grad.channels_last
 
     def forward(self, x):
         xp = get_array_module(x)
-        g = self.grad
-        img = _pad(x, *g.pad)
-        y = xp.zeros(g.indexes.shape, dtype=x.dtype)
-        for k, i, j in _offsets(g.kernel_size):
-            s = _shifted(img, i, j, g.stride, y.shape[2:])
-            y += xp.where(g.indexes == k, s, x.dtype.type(0))
+        img = _pad(x, *self.pad)
+        idx = self.indexes
+        y = xp.zeros(idx.shape, dtype=x.dtype)
+        for k, i, j in _offsets(self.kernel_size):
+            s = _shifted(img, i, j, self.stride, y.shape[2:])
+            y += xp.where(idx == k, s, x.dtype.type(0))
         return y
 
     def backward(self, gy):
-        return Pooling2DGrad(self.grad, self.grad.input_shape)(gy)  # adjoint: scatter
+        return Pooling2DGrad(self)(gy)  # adjoint: scatter
 
 
 class AveragePooling(Function):
     """Average pooling; padding counts as zeros in the average (as Chainer, PyTorch)."""
+
+    saves = ()  # the gradient spreads gy evenly: it needs only x's shape
 
     def __init__(self, kernel_size, stride, pad):
         self.kernel_size = kernel_size
@@ -594,22 +817,25 @@ class AveragePooling(Function):
         self.pad = pad
 
     def forward(self, x):
+        self.input_shape = x.shape
         img = _pad(x, *self.pad)
         out_hw = _pooled_hw(x.shape, self.kernel_size, self.stride, self.pad)
-        y = _shifted(img, 0, 0, self.stride, out_hw).copy()
+        y = _shifted(img, 0, 0, self.stride, out_hw).copy(order="K")
         for _, i, j in _offsets(self.kernel_size)[1:]:
             y += _shifted(img, i, j, self.stride, out_hw)
         y /= len(_offsets(self.kernel_size))
         return y
 
     def backward(self, gy):
-        (x,) = self.inputs
         # d/dx mean = 1 / (KH*KW) for every element of every window containing x.
-        return AveragePoolingGrad(self.kernel_size, self.stride, self.pad, x.shape)(gy)
+        grad = AveragePoolingGrad(self.kernel_size, self.stride, self.pad, self.input_shape)
+        return grad(gy)
 
 
 class AveragePoolingGrad(Function):
     """Average pooling's backward: spread each window's gradient evenly over it."""
+
+    saves = ()  # linear in gy: nothing to keep
 
     def __init__(self, kernel_size, stride, pad, input_shape):
         self.kernel_size = kernel_size
