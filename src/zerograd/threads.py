@@ -35,7 +35,9 @@ starts a watcher thread that reads the machine's CPU accounting (``/proc/stat``)
 0.3 s, subtracts this process's own CPU time, and gives NumPy's BLAS the cores the
 other processes leave free (:func:`target_threads`), never more than it started with:
 all of them on an idle machine, one while the machine is busy. It costs a file read
-every 0.3 s. It stays off when a thread count was fixed in the environment
+every 0.3 s. It only drives OpenBLAS on its own pthreads pool (NumPy's wheels), the one
+library whose count can safely change under a running product (see
+``_adaptable_libraries``). It stays off when a thread count was fixed in the environment
 (``OMP_NUM_THREADS``, ...), when ``ZEROGRAD_ADAPT_THREADS=0``, and from the first call
 to :func:`set_num_threads` on (an explicit count wins); :func:`blas_threads` pauses it
 for its block. ``ZEROGRAD_ADAPT_THREADS=1`` turns it on even with a count fixed in the
@@ -554,9 +556,18 @@ _watch: _LoadWatch | None = None
 
 
 def _adaptable_libraries() -> list:
-    """The BLAS libraries whose count one thread can set for the whole process (an
-    OpenMP-threaded OpenBLAS takes each calling thread's own OpenMP count instead)."""
-    return [lib for lib in libraries() if lib.kind == "blas" and lib.threading != "openmp"]
+    """The BLAS libraries whose count the watcher thread may change while another
+    thread runs a product: OpenBLAS on its own pthreads pool only.
+
+    There, lowering the count, or raising it back up to the threads already started,
+    only writes the number the next product reads (the watcher never goes above the
+    count it started with, so no thread is created). OpenMP-threaded OpenBLAS frees
+    the per-thread buffers above a lowered count, which a running product may still
+    use, and takes each calling thread's own OpenMP count anyway; MKL, BLIS and
+    FlexiBLAS make no such promise that we have read, so they are left alone (their
+    counts can still be set explicitly from the main thread)."""
+    return [lib for lib in libraries()
+            if lib.api == "openblas" and lib.threading == "pthreads"]
 
 
 def adapt_to_load(enabled: bool = True) -> bool:

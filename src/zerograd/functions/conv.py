@@ -37,7 +37,7 @@ from zerograd.core import Function, Variable, as_variable
 from zerograd.cuda import get_array_module
 from zerograd.functions.array import broadcast_to, reshape, transpose
 from zerograd.functions.array import max as max_
-from zerograd.functions.linalg import linear
+from zerograd.functions.linalg import linear, matmul_array
 from zerograd.utils.shape import get_conv_outsize, get_deconv_outsize, pair
 
 __all__ = [
@@ -132,8 +132,9 @@ def _empty_images(xp, shape, dtype, channels_last: bool):
 
 
 def _gemm(a, b):
-    """The matrix products of the convolutions (one place, for other array types)."""
-    return a @ b
+    """The matrix products of the convolutions (one place, for other array types):
+    float16 ones in float32 on NumPy, which has no float16 BLAS (``matmul_array``)."""
+    return matmul_array(a, b)
 
 
 def _pixel_rows(y):
