@@ -438,7 +438,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--malloc", choices=("auto", "default", "tuned", "both"), default="auto",
-        help="glibc allocator setting: auto = cnn under both, the rest default",
+        help="glibc allocator setting: auto = mlp, cnn and lstm under both, the rest default",
     )
     parser.add_argument(
         "--load", type=int, default=0, metavar="N",

@@ -28,15 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import os
 import re
-import secrets
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import warnings
 
 from zerograd.progress import Progress
@@ -229,7 +225,7 @@ def _new_part(root: str, name: str) -> tuple[int, str]:
     """Create a fresh partial file for ``name``: ``(fd, path)``."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
-        part = os.path.join(root, f".{name}.{secrets.token_hex(4)}.part")
+        part = os.path.join(root, f".{name}.{os.urandom(4).hex()}.part")
         try:
             return os.open(part, flags, 0o666), part  # the umask applies, as for open()
         except FileExistsError:
@@ -321,6 +317,9 @@ def _lock(root: str, name: str) -> int | None:
 
 
 def _describe(e: BaseException) -> str:
+    import http.client
+    import urllib.error
+
     if isinstance(e, urllib.error.HTTPError):
         return f"HTTP {e.code} {e.reason}"
     if isinstance(e, urllib.error.URLError):
@@ -350,6 +349,11 @@ def _progress(name: str, total: int | None):
 
 def _download(url: str, out, name: str) -> str:
     """Stream ``url`` into the open file ``out``; return the SHA-256 of what was read."""
+    # The network modules load here, not with zerograd: http.client, email and ssl
+    # would add about 20 ms to every `import zerograd` (and to every book step).
+    import http.client
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     h = hashlib.sha256()
     with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
@@ -510,6 +514,8 @@ def get_file(url: str, file_name: str | None = None, sha256: str | None = None) 
             return path
         if expected is not None and _copy_from_dezero(root, name, path, expected):
             return path
+        import http.client
+
         try:
             actual, part = _write_part(root, name, path, lambda out: _download(url, out, name))
         except (OSError, http.client.HTTPException, ValueError) as e:
