@@ -496,3 +496,16 @@ def test_zerograd_home_may_be_the_dezero_folder(home, dezero_home, monkeypatch):
         warnings.simplefilter("error")  # no note about ignoring the file it just checked
         with pytest.raises(DownloadError, match="wrong SHA-256"):
             get_file(f"http://127.0.0.1:{_closed_port()}/data.bin", sha256=PAYLOAD_SHA)
+
+
+def test_import_zerograd_leaves_the_network_stack_unloaded():
+    # urllib.request, http.client and ssl load when a download starts: together about
+    # 20 ms that every `import zerograd` (and every book step) would otherwise pay.
+    code = (
+        "import sys, zerograd, zerograd.datasets\n"
+        "print(sorted(m for m in ('urllib.request', 'http.client', 'ssl', 'email')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
