@@ -134,9 +134,10 @@ def worker_env(threads: int, malloc: str, clock: str = "wall") -> dict:
     env.update(MALLOC_ENV[malloc])
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
-    # The count above is the most any framework uses; zerograd still adapts below it
-    # while other processes keep the cores busy, as it does for a user who set nothing
-    # (zerograd.threads; PyTorch's MKL and OpenMP make their own choices per operation).
+    # The count above is the most any framework uses; zerograd's load watcher (off by
+    # default: it trades bit-identical reruns for throughput, zerograd.threads) adapts
+    # below it while other processes keep the cores busy (PyTorch's MKL and OpenMP make
+    # their own choices per operation).
     env.setdefault("ZEROGRAD_ADAPT_THREADS", "1")
     env["ZG_BENCH_THREADS"] = str(threads)
     env["ZG_BENCH_CLOCK"] = clock

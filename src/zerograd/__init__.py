@@ -24,7 +24,7 @@ _tune_malloc()  # keep large freed blocks for the next step (see zerograd.alloca
 
 from zerograd.threads import _start_at_import as _adapt_threads  # noqa: E402
 
-_adapt_threads()  # fewer BLAS threads while other processes keep the cores busy
+_adapt_threads()  # with ZEROGRAD_ADAPT_THREADS=1: fewer BLAS threads on a busy machine
 
 from zerograd import (  # noqa: E402, F401
     amp,

@@ -20,7 +20,7 @@ time: no dependency, and no need to set ``OPENBLAS_NUM_THREADS`` before Python s
 - :func:`env_threads`: the count the user asked for through the environment
   (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ...), if any.
 - :func:`adapt_to_load`: follow the machine's load, using fewer BLAS threads while other
-  processes keep the cores busy (``import zerograd`` starts it; see below).
+  processes keep the cores busy (off unless asked for; see below).
 
 Sharing the machine. A multi-threaded matrix product returns only when its last thread
 is done, and OpenBLAS's threads wait for work by spinning (for about 0.1 s after each
@@ -30,18 +30,25 @@ the cores from everyone: measured on 2 cores with 2 busy processes and other job
 beside it, a 30x100 @ 100x400 float32 product took 35-44 us (median and mean alike)
 on one thread, and a mean of 14-16 ms over 300 products on two (most stay fast; some
 wait whole time slices); the book's LSTM (step 60) went from 1.8 s to 80 s. One thread
-per product is immune. So, on Linux, ``import zerograd``
-starts a watcher thread that reads the machine's CPU accounting (``/proc/stat``) every
-0.3 s, subtracts this process's own CPU time, and gives NumPy's BLAS the cores the
-other processes leave free (:func:`target_threads`), never more than it started with:
-all of them on an idle machine, one while the machine is busy. It costs a file read
-every 0.3 s. It only drives OpenBLAS on its own pthreads pool (NumPy's wheels), the one
-library whose count can safely change under a running product (see
-``_adaptable_libraries``). It stays off when a thread count was fixed in the environment
-(``OMP_NUM_THREADS``, ...), when ``ZEROGRAD_ADAPT_THREADS=0``, and from the first call
-to :func:`set_num_threads` on (an explicit count wins); :func:`blas_threads` pauses it
-for its block. ``ZEROGRAD_ADAPT_THREADS=1`` turns it on even with a count fixed in the
-environment (the count is then the most it uses).
+per product is immune. So, on Linux, zerograd offers a load watcher: a thread that
+reads the machine's CPU accounting (``/proc/stat``) every 0.3 s, subtracts this
+process's own CPU time, and gives NumPy's BLAS the cores the other processes leave free
+(:func:`target_threads`), never more than it started with: all of them on an idle
+machine, one while the machine is busy. It costs a file read every 0.3 s. It only
+drives OpenBLAS on its own pthreads pool (NumPy's wheels), the one library whose count
+can safely change under a running product (see ``_adaptable_libraries``).
+
+It is off unless asked for (``ZEROGRAD_ADAPT_THREADS=1`` before ``import zerograd``, or
+:func:`adapt_to_load`), because it costs reproducibility: OpenBLAS's float32 products
+do not round the same on one thread and on two (a 6272x144 @ 144x32 product differs
+in its last bits), so a run whose thread count follows the machine's load no longer
+gives the same numbers as the same run on an idle machine. Measured: a CNN trained
+for 10,000 steps ended 0.005 away from the same run started when the machine was
+busier. Use it where throughput on a shared machine matters more than bit-identical
+reruns. ``ZEROGRAD_ADAPT_THREADS=1`` also starts it when a count is fixed in the
+environment (the count is then the most it uses); from the first call to
+:func:`set_num_threads` on it stops (an explicit count wins), and :func:`blas_threads`
+pauses it for its block.
 
 The counts are per process, not per thread: change them from the main thread, not
 while another thread is in the middle of a product. On a platform where no library is
@@ -135,8 +142,8 @@ _APIS = (
 
 _OPENBLAS_PARALLEL = {0: "sequential", 1: "pthreads", 2: "openmp"}
 
-# The switch for the load watcher: "0" never, "1" always, unset: unless a thread count
-# was fixed through THREAD_ENV_VARS.
+# The switch for the load watcher at import: "1" starts it (also below a thread count
+# fixed through THREAD_ENV_VARS); unset or anything else leaves it off.
 ADAPT_ENV = "ZEROGRAD_ADAPT_THREADS"
 
 
@@ -644,9 +651,9 @@ def load_status() -> dict:
 
 
 def _start_at_import() -> bool:
-    """What ``import zerograd`` calls: start the watcher unless the user said not to."""
-    switch = os.environ.get(ADAPT_ENV, "").strip()
-    if switch == "0" or (switch != "1" and env_threads() is not None):
+    """What ``import zerograd`` calls: start the watcher when ``ZEROGRAD_ADAPT_THREADS=1``
+    (off by default: it makes results depend on the machine's load, see above)."""
+    if os.environ.get(ADAPT_ENV, "").strip() != "1":
         return False
     try:
         return adapt_to_load(True)
