@@ -1,5 +1,5 @@
 """Shared fixtures: the array module (NumPy always, CuPy where a GPU exists) and dtypes;
-launching processes alone or as MPI ranks.
+launching processes alone or as MPI ranks; no network beyond this machine.
 
 Every test that computes on arrays takes ``xp`` and builds its inputs with it, so the
 same test runs on the GPU without a copy of the file.
@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import ipaddress
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +33,44 @@ import pytest
 
 import zerograd
 from zerograd import cuda
+
+
+# ---- no network: a connection anywhere but this machine fails the test that tries it -----
+class NetworkBlocked(ConnectionRefusedError):
+    """Raised by a socket of the test process that connects beyond the loopback."""
+
+
+def _local(address) -> bool:
+    if not isinstance(address, tuple):  # a Unix socket's path
+        return True
+    host = address[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:  # a host name: it would go through DNS
+        return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    """Tests talk to 127.0.0.1 at most (the download tests' local HTTP server, MPI
+    through its own processes); a connection elsewhere raises NetworkBlocked, an
+    OSError, as an offline machine would."""
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def checked(method):
+        def call(self, address):
+            if not _local(address):
+                raise NetworkBlocked(f"tests must not use the network: {address!r}")
+            return method(self, address)
+        return call
+
+    socket.socket.connect, socket.socket.connect_ex = checked(connect), checked(connect_ex)
+    try:
+        yield
+    finally:
+        socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
 
 
 def _array_modules():

@@ -128,6 +128,18 @@ def _nbytes(a) -> int:
     return int(getattr(a, "nbytes", 0))
 
 
+def _text_table(rows: list, right: tuple = ()) -> str:
+    """Rows of strings (the first one the header) as aligned text columns; the columns
+    numbered in ``right`` are right-aligned below the header."""
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [cell.rjust(w) if k in right and n else cell.ljust(w)
+                 for k, (cell, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
 def _format_bytes(n: int) -> str:
     """``8 B``, ``4.0 KiB``, ``1.5 MiB``: a size for a table."""
     if n < 1024:
@@ -194,16 +206,7 @@ class BackwardTrace:
                 "; ".join(r.input_grads),
                 _format_bytes(r.saved_bytes),
             ))
-        widths = [max(len(row[k]) for row in rows) for k in range(len(self._COLUMNS))]
-        right = (0, 2, 6)  # numbers are right-aligned
-        lines = []
-        for row in rows:
-            cells = [
-                cell.rjust(w) if k in right and row is not rows[0] else cell.ljust(w)
-                for k, (cell, w) in enumerate(zip(row, widths))
-            ]
-            lines.append("  ".join(cells).rstrip())
-        return "\n".join(lines)
+        return _text_table(rows, right=(0, 2, 6))  # numbers are right-aligned
 
     def __str__(self) -> str:
         return self.table()
@@ -302,15 +305,7 @@ class SavedMemory:
         for name, (count, size) in list(self.by_function().items())[:top]:
             rows.append((name, str(count), keeps[name], _format_bytes(size)))
         rows.append(("total", str(self.n_functions), "", _format_bytes(self.nbytes)))
-        widths = [max(len(row[k]) for row in rows) for k in range(4)]
-        lines = []
-        for row in rows:
-            cells = [
-                cell.rjust(w) if k in (1, 3) and row is not rows[0] else cell.ljust(w)
-                for k, (cell, w) in enumerate(zip(row, widths))
-            ]
-            lines.append("  ".join(cells).rstrip())
-        return "\n".join(lines)
+        return _text_table(rows, right=(1, 3))
 
     def __str__(self) -> str:
         return self.table()
